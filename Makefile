@@ -1,0 +1,46 @@
+# painwatch: `make run` and `make test` work on a fresh machine (they create .venv and install everything).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.painwatch-installed
+DEMO_DIR ?= demo-output
+
+.PHONY: install models run test test-slow lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Face-detector models from the mediapipe 0.10.21 wheel on PyPI, sha256-checked (idempotent).
+models: install
+	$(BIN)/painwatch models fetch-detectors
+
+# The main job: the synthetic end-to-end data pipeline (synthetic faces, never clinical data).
+run: models
+	$(BIN)/painwatch data demo -o $(DEMO_DIR)
+
+lint: install
+	$(BIN)/ruff check service training tests bench
+	$(BIN)/ruff format --check service training tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test: models lint typecheck
+	$(BIN)/pytest -q
+
+test-slow: models
+	$(BIN)/pytest -q -m slow
+
+bench: models
+	$(BIN)/python bench/detectors.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

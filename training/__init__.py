@@ -1,0 +1,1 @@
+"""painwatch offline training: manifests and clinical scales -> frames -> face crops -> dataset -> model."""

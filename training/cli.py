@@ -1,0 +1,51 @@
+"""The `painwatch` command. Sub-apps import their heavy modules lazily, so `--help` stays fast and TF-free."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from service.cli import models_app
+from service.errors import UserError
+from service.logging_setup import configure_logging
+from training.data.cli import data_app
+
+logger = logging.getLogger(__name__)
+
+_app = typer.Typer(
+    name="painwatch",
+    help="painwatch: infant pain monitoring from facial expressions. Training pipeline and bedside service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+_app.add_typer(data_app, name="data")
+_app.add_typer(models_app, name="models")
+
+
+@_app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    configure_logging(verbose)
+
+
+def app() -> None:
+    """Console-script entry: user errors become one clear message and exit code 2."""
+    try:
+        _app(standalone_mode=False)
+    except UserError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
