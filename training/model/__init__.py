@@ -1,0 +1,1 @@
+"""The thesis model, Grad-CAM, checkpoints and ONNX export (TensorFlow side)."""
