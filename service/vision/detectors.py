@@ -67,9 +67,7 @@ def best_face(faces: list[FaceBox]) -> FaceBox | None:
 class MediaPipeDetector:
     """MediaPipe Tasks FaceDetector (the Tasks API; `mp.solutions` no longer exists in mediapipe 1.x)."""
 
-    def __init__(
-        self, name: str, model_file: Path, mode: RunningMode = "image", min_score: float = 0.5
-    ) -> None:
+    def __init__(self, name: str, model_file: Path, mode: RunningMode = "image", min_score: float = 0.5) -> None:
         mp, mp_tasks, vision = import_mediapipe()
 
         self.name = name
@@ -121,11 +119,13 @@ class HaarDetector:
     """OpenCV Haar cascade (frontal face). Its `score` is the cascade's level weight squashed to 0..1."""
 
     def __init__(self, name: str = "opencv-haar", min_size: int = 30) -> None:
-        cascade_file = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        cascade_file = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         self.name = name
         self._cascade = cv2.CascadeClassifier(str(cascade_file))
         if self._cascade.empty():
-            raise UserError(f"{cascade_file}: OpenCV Haar cascade could not be loaded (is opencv-contrib-python installed?)")
+            raise UserError(
+                f"{cascade_file}: OpenCV Haar cascade could not be loaded (is opencv-contrib-python installed?)"
+            )
         self._min_size = min_size
 
     def detect(self, rgb: np.ndarray, timestamp_ms: int | None = None) -> list[FaceBox]:
