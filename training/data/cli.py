@@ -14,11 +14,79 @@ data_app = typer.Typer(
 )
 
 
+# --- manifest -> plan -> frames -> manual labels (plan.py, extract.py, labels.py) -----------------------------
+@data_app.command("plan")
+def plan_command(
+    manifest: Annotated[Path, typer.Argument(help="Annotation CSV: one row per (video, rater).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Plan CSV to write.")],
+    config: Annotated[Path | None, typer.Option(help="YAML with extraction rules (default: the thesis's).")] = None,
+) -> None:
+    """Validate a manifest, aggregate raters and decide per video: included?, label policy, rate, cap."""
+    from training.data.manifest import read_manifest
+    from training.data.plan import build_plan, load_plan_config, write_plan
+
+    rows = build_plan(read_manifest(manifest), load_plan_config(config))
+    write_plan(rows, output)
+    included = sum(1 for r in rows if r["included"])
+    excluded = [f"{r['video_id']} ({r['reason']})" for r in rows if not r["included"]]
+    typer.echo(f"{output}: {len(rows)} videos, {included} included, {len(excluded)} excluded")
+    for line in excluded:
+        typer.echo(f"  excluded: {line}")
+
+
+@data_app.command("extract")
+def extract_command(
+    plan: Annotated[Path, typer.Argument(help="Plan CSV from `painwatch data plan`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Frames folder (created; reruns resume).")],
+    keep_going: Annotated[bool, typer.Option(help="Exit 0 even when some videos could not be read.")] = False,
+) -> None:
+    """Decode each included video inside its window at its rate: frames/ + frames.csv (resumable)."""
+    from training.data.extract import extract_all, read_plan
+
+    summary = extract_all(read_plan(plan), output)
+    typer.echo(
+        f"{output / 'frames.csv'}: {summary.total_frames} new frames from {len(summary.extracted)} videos, "
+        f"{len(summary.skipped_done)} already done, {len(summary.failed)} failed"
+    )
+    for video_id, reason in summary.failed.items():
+        typer.echo(f"  failed: {video_id}: {reason}", err=True)
+    if summary.failed and not keep_going:
+        raise UserError(
+            f"{len(summary.failed)} video(s) could not be read (listed above); fix or drop them, "
+            "or rerun with --keep-going"
+        )
+
+
+@data_app.command("label-sheet")
+def label_sheet_command(
+    frames_dir: Annotated[Path, typer.Argument(help="Frames folder from `painwatch data extract`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the CSV and contact sheets.")],
+) -> None:
+    """For frames of `manual` videos: a CSV to fill in (label = pain/nonpain) and contact-sheet JPEGs."""
+    from training.data.labels import write_label_sheet
+
+    result = write_label_sheet(frames_dir, output)
+    typer.echo(
+        f"{result.csv_path}: {result.frames} frames to label; {len(result.contact_sheets)} contact sheets in "
+        f"{output}. Fill the label column, then run `painwatch data label-import {frames_dir} {result.csv_path}`"
+    )
+
+
+@data_app.command("label-import")
+def label_import_command(
+    frames_dir: Annotated[Path, typer.Argument(help="Frames folder from `painwatch data extract`.")],
+    labels: Annotated[Path, typer.Argument(help="The filled CSV from `painwatch data label-sheet`.")],
+) -> None:
+    """Merge a filled label sheet into frames.csv (all lines checked first; nothing written on error)."""
+    from training.data.labels import import_labels
+
+    labelled, pending = import_labels(frames_dir, labels)
+    typer.echo(f"{frames_dir / 'frames.csv'}: {labelled} frames labelled, {pending} manual frames still pending")
+
+
 # --- face crops (training/data/crops.py, images.py, compare.py) ---------------------------------------------
 _DETECTOR_HELP = "Face detector: mediapipe-short, mediapipe-full or opencv-haar."
-_MODELS_DIR_HELP = (
-    "Folder of the MediaPipe detector models (default: $PAINWATCH_MODELS_DIR or the user cache)."
-)
+_MODELS_DIR_HELP = "Folder of the MediaPipe detector models (default: $PAINWATCH_MODELS_DIR or the user cache)."
 
 
 @data_app.command("crop")
@@ -89,3 +157,42 @@ def compare_detectors_command(
 def _split_names(values: list[str]) -> list[str]:
     """Accept both `--detectors a --detectors b` and `--detectors a,b`."""
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
+
+
+# --- synthetic cohort (training/data/synth/) ---------------------------------------------------------------
+@data_app.command("synth")
+def synth_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Cohort folder to create.")],
+    seed: Annotated[int, typer.Option(help="Same seed, same CSVs and images.")] = 0,
+    infants: Annotated[int, typer.Option(help="Pseudo-infant groups (at least 12).")] = 12,
+    crops_per_infant: Annotated[int, typer.Option(help="Still frames per infant for the crop dataset.")] = 20,
+    videos: Annotated[bool, typer.Option(help="Also write videos + DAN manifest + cue timeline.")] = True,
+    video_seconds: Annotated[float, typer.Option(help="Length of each video (6-120 s).")] = 12.0,
+    fps: Annotated[int, typer.Option(help="Video frame rate (5-30).")] = 10,
+    models_dir: Annotated[Path | None, typer.Option(help=_MODELS_DIR_HELP)] = None,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """A deterministic SYNTHETIC cohort (never clinical data): face crops + masks, videos, DAN manifest."""
+    from training.data.synth.cli_progress import build_with_progress
+
+    summary = build_with_progress(output, seed, infants, crops_per_infant, videos, video_seconds, fps,
+                                  models_dir, force)  # fmt: skip
+    typer.echo(summary.line())
+
+
+# --- the synthetic end-to-end pipeline (training/data/demo.py) -----------------------------------------------
+@data_app.command("demo")
+def demo_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for every output (replaced).")] = Path(
+        "demo-output"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic cohort.")] = 0,
+    models_dir: Annotated[Path | None, typer.Option(help=_MODELS_DIR_HELP)] = None,
+) -> None:
+    """Run the whole data pipeline end to end on a SYNTHETIC cohort and print where its outputs are."""
+    from training.data.demo import run_demo
+
+    outputs = run_demo(output, seed, models_dir)
+    typer.echo("synthetic end-to-end data pipeline finished (synthetic data, never clinical):")
+    for line in outputs.lines():
+        typer.echo(f"  {line}")
