@@ -191,8 +191,9 @@ def demo_command(
 ) -> None:
     """Run the whole data pipeline end to end on a SYNTHETIC cohort and print where its outputs are."""
     from training.data.demo import run_demo
+    from training.data.synth.cohort import CohortOptions
 
-    outputs = run_demo(output, seed, models_dir)
+    outputs = run_demo(output, CohortOptions(seed=seed, models_dir=models_dir))
     typer.echo("synthetic end-to-end data pipeline finished (synthetic data, never clinical):")
     for line in outputs.lines():
         typer.echo(f"  {line}")

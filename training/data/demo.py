@@ -51,13 +51,13 @@ class DemoOutputs:
         ]
 
 
-def run_demo(out_dir: Path, seed: int = 0, models_dir: Path | None = None) -> DemoOutputs:
+def run_demo(out_dir: Path, options: CohortOptions = CohortOptions()) -> DemoOutputs:
     """Run the whole pipeline into `out_dir` (replaced if it exists: the demo owns it)."""
-    out_dir = Path(out_dir)
+    out_dir, models_dir = Path(out_dir), options.models_dir
     if out_dir.exists():
         shutil.rmtree(out_dir)
     cohort = out_dir / "synthetic_cohort"
-    summary = build_cohort(cohort, CohortOptions(seed=seed, models_dir=models_dir))
+    summary = build_cohort(cohort, options)
     logger.info("%s", summary.line())
 
     plan = out_dir / "synthetic_plan.csv"
