@@ -1,0 +1,1 @@
+"""Frame sources for the bedside service (RealSense, video files, cameras)."""
