@@ -52,9 +52,7 @@ def colorize(cam: np.ndarray, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def overlay(
-    crop_rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.4, colormap: int = cv2.COLORMAP_JET
-) -> np.ndarray:
+def overlay(crop_rgb: np.ndarray, cam: np.ndarray, alpha: float = 0.4, colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
     """Blend the colour-mapped Grad-CAM over the crop: (1 - alpha) * crop + alpha * heat, RGB uint8.
 
     The map may be at the conv grid (e.g. 14x14); it is upsampled to the crop first.

@@ -149,9 +149,8 @@ def summary_lines(model: keras.Model) -> list[str]:
     for layer in model.layers:
         params = sum(int(keras.ops.size(w)) for w in layer.weights)
         shape = str(tuple(layer.output.shape))
-        rows.append(
-            f"{layer.name:<20} {type(layer).__name__:<24} {shape:<22} {params:>12,}  {'yes' if layer.trainable else 'no'}"
-        )
+        flag = "yes" if layer.trainable else "no"
+        rows.append(f"{layer.name:<20} {type(layer).__name__:<24} {shape:<22} {params:>12,}  {flag}")
     total, trainable = count_params(model)
     rows.append(f"total parameters: {total:,}")
     rows.append(f"trainable parameters: {trainable:,}")

@@ -70,7 +70,7 @@ def balanced_sample(rows: list[CropRow], limit: int, seed: int = 0) -> list[Crop
     rng = np.random.default_rng(seed)
     per_class = [[r for r in rows if r.label == c] for c in range(len(LABELS))]
     for group in per_class:
-        rng.shuffle(group)  # type: ignore[arg-type]
+        rng.shuffle(group)
     picked: list[CropRow] = []
     while len(picked) < limit and any(per_class):
         for group in per_class:

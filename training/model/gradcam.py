@@ -32,8 +32,8 @@ from training.model.architecture import (
 __all__ = [
     "NORM_EPS",
     "ForwardGradCAM",
-    "gradcam_reference",
     "forward_gradcam",
+    "gradcam_reference",
     "normalise_maps",
     "overlay",
     "upsample_to_crop",
@@ -54,9 +54,7 @@ def _tail_layers(model: keras.Model, after: str) -> list[keras.layers.Layer]:
     return list(model.layers[names.index(after) + 1 :])
 
 
-def gradcam_reference(
-    model: keras.Model, images: np.ndarray | tf.Tensor, class_index: int | None = None
-) -> np.ndarray:
+def gradcam_reference(model: keras.Model, images: np.ndarray | tf.Tensor, class_index: int | None = None) -> np.ndarray:
     """GradientTape Grad-CAM on conv5_3: [N, 2, H, W] for both classes, or [N, H, W] for one class.
 
     `images` are RGB crops, float 0-255, [N, S, S, 3]. Maps are normalised to [0, 1].

@@ -43,7 +43,8 @@ def load_backbone_weights(model: keras.Model, path: Path) -> list[str]:
             "(rcmalli_vggface_tf_notop_vgg16.h5) or a Keras `.weights.h5` of this model"
         )
     with h5py.File(path, "r") as handle:
-        root: h5py.Group = handle["model_weights"] if "model_weights" in handle else handle
+        # A whole-model Keras 2 file keeps the weights under `model_weights`.
+        root: h5py.Group = handle["model_weights"] if "model_weights" in handle else handle  # noqa: SIM401
         is_keras2 = bool(_attr_strings(root, "layer_names"))
         if is_keras2:
             return _load_keras2(model, root, path)
