@@ -49,11 +49,16 @@ def export_command(
         Path | None, typer.Option(help="dataset.csv for INT8 calibration and the held-out accuracy check.")
     ] = None,
     max_f1_drop: Annotated[float, typer.Option(help="Refuse INT8 when F1 drops more than this vs fp32.")] = 0.02,
+    fp16_weights: Annotated[
+        bool, typer.Option("--fp16-weights", help="Store weights as float16 (half size), compute in float32.")
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export folder.")] = False,
 ) -> None:
     """Export a checkpoint to ONNX (probs + Grad-CAM) with its model card, after checking parity."""
     if int8 and calibration is None:
         raise UserError("--int8 needs --calibration DATASET (a dataset.csv of face crops)")
+    if int8 and fp16_weights:
+        raise UserError("choose one of --int8 and --fp16-weights")
     if calibration is not None and not int8:
         raise UserError("--calibration is only used with --int8")
     from training.model.export import ExportOptions, export_checkpoint
@@ -66,6 +71,7 @@ def export_command(
         overwrite=overwrite,
         command=shlex.join(["painwatch", *sys.argv[1:]]),
         int8=int8,
+        fp16_weights=fp16_weights,
         calibration=calibration,
         max_f1_drop=max_f1_drop,
     )
@@ -76,7 +82,13 @@ def export_command(
         f"parity on {parity.images}: probs max |ONNX-Keras| {parity.probs_max_abs:.2g}, "
         f"Grad-CAM max |ONNX-GradientTape| {parity.maps_max_abs:.2g}"
     )
-    if result.quantization:
+    if result.quantization and fp16_weights:
+        q = result.quantization
+        typer.echo(
+            f"float16 weights: probs moved by {q['probs_max_abs_vs_fp32']:.2g}, "
+            f"maps by {q['maps_max_abs_vs_fp32']:.2g} vs the float32 graph"
+        )
+    elif result.quantization:
         q = result.quantization
         typer.echo(
             f"INT8: accuracy {q['fp32']['accuracy']:.3f} -> {q['int8']['accuracy']:.3f}, "

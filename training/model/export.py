@@ -92,6 +92,8 @@ class ExportOptions:
     contract_size: int | None = architecture.INPUT_SIZE
     """Required input size (the service contract); None lets tests export small models."""
     int8: bool = False
+    fp16_weights: bool = False
+    """Store large weights as float16 (half the file), computing in float32; checked against the fp32 graph."""
     calibration: Path | None = None
     max_f1_drop: float = 0.02
 
@@ -138,6 +140,13 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
         from training.model.quantize import quantize_int8  # only INT8 exports need the quantizer
 
         payload, quantization = quantize_int8(payload, options.calibration, size, options.max_f1_drop)
+    elif options.fp16_weights:
+        from training.model.fp16_weights import Fp16Limits, fp16_deviation, to_fp16_weights
+
+        halved, count = to_fp16_weights(proto)
+        quantization = fp16_deviation(payload, halved.SerializeToString(), images, Fp16Limits())
+        quantization["tensors_converted"] = count
+        payload = halved.SerializeToString()
     card = build_card(checkpoint, options, parity, quantization)
     final = onnx.load_from_string(payload)
     set_metadata(final, METADATA_KEY, card.model_dump_json())
