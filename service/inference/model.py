@@ -1,0 +1,160 @@
+"""Loading one exported model: the file, its card, the ONNX contract check and a warm-up run.
+
+Contract (DESIGN.md): input `image` [N,224,224,3] float32 RGB 0-255; outputs `probs` [N,2] (index 1 = pain)
+and `gradcam` [N,2,G,G] (one map per class in [0,1]). Anything else is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import onnxruntime as ort
+
+from service.errors import UserError
+from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, ModelCard, parse_card
+
+logger = logging.getLogger(__name__)
+
+INPUT_NAME: Final = "image"
+PROBS: Final = "probs"
+GRADCAM: Final = "gradcam"
+INPUT_SIZE: Final = 224
+N_CLASSES: Final = 2
+_PROB_SUM_TOLERANCE: Final = 1e-3
+
+
+class ModelLoadError(UserError):
+    """A model file that cannot serve: missing, corrupt, or not honouring the contract."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checked, warmed-up session and what describes it."""
+
+    session: ort.InferenceSession
+    card: ModelCard
+    path: Path
+    """The model.onnx file."""
+    providers: list[str]
+    """Providers the session actually uses (a requested CUDA may have fallen back to CPU)."""
+    grid: int
+    """Side of the Grad-CAM maps (14 at 224 px)."""
+    warmup_ms: float
+    loaded_at: float
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, maps = self.session.run([PROBS, GRADCAM], {INPUT_NAME: images})
+        return np.asarray(probs), np.asarray(maps)
+
+
+def default_providers() -> list[str]:
+    """CUDA when this onnxruntime build offers it (onnxruntime-gpu on a GPU machine), else CPU."""
+    available = ort.get_available_providers()
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def resolve_model_file(path: Path) -> Path:
+    """A model folder (holding model.onnx) or a .onnx file; anything else is refused."""
+    path = Path(path)
+    candidate = path / MODEL_FILE if path.is_dir() else path
+    if not candidate.is_file():
+        raise ModelLoadError(f"{path}: no model file (expected a folder holding {MODEL_FILE}, or a .onnx file)")
+    return candidate
+
+
+def load_model(path: Path, providers: list[str] | None = None) -> LoadedModel:
+    """Load, check names/shapes against the contract, warm up with one dummy batch; raise ModelLoadError if bad."""
+    model_file = resolve_model_file(path)
+    wanted = providers or default_providers()
+    unknown = [p for p in wanted if p not in ort.get_available_providers()]
+    if unknown:
+        raise ModelLoadError(
+            f"inference providers {unknown} are not available in this onnxruntime build "
+            f"(available: {ort.get_available_providers()})"
+        )
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # ORT warnings about unused initialisers are noise here
+    try:
+        session = ort.InferenceSession(str(model_file), sess_options=options, providers=wanted)
+    except Exception as exc:  # ORT raises its own exception types for corrupt/unsupported files
+        raise ModelLoadError(f"{model_file}: ONNX Runtime cannot load it: {_first_line(exc)}") from exc
+    grid = check_contract(session, model_file)
+    card = read_card(session, model_file)
+    warmup_ms = warm_up(session, model_file)
+    used = list(session.get_providers())
+    logger.info(
+        "model %s/%s loaded from %s on %s (warm-up %.0f ms)", card.name, card.version, model_file, used, warmup_ms
+    )
+    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time())
+
+
+def check_contract(session: ort.InferenceSession, source: Path) -> int:
+    """Input/output names, types and shapes; returns the Grad-CAM grid side."""
+    inputs = session.get_inputs()
+    if [i.name for i in inputs] != [INPUT_NAME]:
+        raise ModelLoadError(f"{source}: inputs are {[i.name for i in inputs]}, the contract needs [{INPUT_NAME!r}]")
+    image = inputs[0]
+    if image.type != "tensor(float)" or list(image.shape[1:]) != [INPUT_SIZE, INPUT_SIZE, 3]:
+        raise ModelLoadError(
+            f"{source}: input {INPUT_NAME!r} is {image.type} {image.shape}; "
+            f"the contract needs float32 [N,{INPUT_SIZE},{INPUT_SIZE},3]"
+        )
+    outputs = {o.name: o for o in session.get_outputs()}
+    for name in (PROBS, GRADCAM):
+        if name not in outputs:
+            raise ModelLoadError(f"{source}: output {name!r} is missing (outputs: {sorted(outputs)})")
+    probs_shape = list(outputs[PROBS].shape[1:])
+    if probs_shape != [N_CLASSES]:
+        raise ModelLoadError(f"{source}: output {PROBS!r} has shape {outputs[PROBS].shape}, expected [N,2]")
+    cam_shape = list(outputs[GRADCAM].shape[1:])
+    if len(cam_shape) != 3 or cam_shape[0] != N_CLASSES or not all(isinstance(d, int) and d > 0 for d in cam_shape[1:]):
+        raise ModelLoadError(f"{source}: output {GRADCAM!r} has shape {outputs[GRADCAM].shape}, expected [N,2,G,G]")
+    if cam_shape[1] != cam_shape[2]:
+        raise ModelLoadError(f"{source}: Grad-CAM maps are not square: {outputs[GRADCAM].shape}")
+    return int(cam_shape[1])
+
+
+def read_card(session: ort.InferenceSession, model_file: Path) -> ModelCard:
+    """The card beside the file, else the one stored in the ONNX metadata; a model without one is refused."""
+    card_file = model_file.parent / CARD_FILE
+    try:
+        if card_file.is_file():
+            return parse_card(card_file.read_text(encoding="utf-8"), str(card_file))
+        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    except UserError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    if not text:
+        raise ModelLoadError(f"{model_file}: no {CARD_FILE} beside it and no model card in its metadata")
+    try:
+        return parse_card(text, f"{model_file} metadata")
+    except (UserError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(str(exc)) from exc
+
+
+def warm_up(session: ort.InferenceSession, source: Path) -> float:
+    """One dummy batch (mid-grey crop): first-run allocations happen now, and outputs are sanity-checked."""
+    started = time.perf_counter()
+    dummy = np.full((1, INPUT_SIZE, INPUT_SIZE, 3), 128.0, np.float32)
+    try:
+        probs, maps = session.run([PROBS, GRADCAM], {INPUT_NAME: dummy})
+    except Exception as exc:
+        raise ModelLoadError(f"{source}: warm-up inference failed: {_first_line(exc)}") from exc
+    probs, maps = np.asarray(probs), np.asarray(maps)
+    if not (np.all(np.isfinite(probs)) and abs(float(probs.sum()) - 1.0) <= _PROB_SUM_TOLERANCE):
+        raise ModelLoadError(f"{source}: warm-up probabilities are not a distribution: {probs.tolist()}")
+    if not np.all(np.isfinite(maps)) or maps.min() < -1e-4 or maps.max() > 1 + 1e-4:
+        raise ModelLoadError(f"{source}: warm-up Grad-CAM maps are outside [0, 1]")
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -1,0 +1,94 @@
+"""The inference engine on a real exported model: contract checks, micro-batching, hot reload."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from service.inference import InferenceEngine, ModelLoadError, load_model
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def crops(n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(n)]
+
+
+def test_load_checks_contract_and_warms_up(model_dir: Path) -> None:
+    model = load_model(model_dir, ["CPUExecutionProvider"])
+    assert model.grid == 14 and model.providers == ["CPUExecutionProvider"]
+    assert model.card.name and model.warmup_ms > 0
+
+
+def test_concurrent_beds_are_micro_batched(model_dir: Path) -> None:
+    sizes: list[int] = []
+    engine = InferenceEngine(model_dir, max_batch=4, max_wait_ms=200, on_batch=lambda n, s: sizes.append(n))
+    engine.start()
+    try:
+        results: list = [None] * 4
+        barrier = threading.Barrier(4)
+
+        def bed(i: int, crop: np.ndarray) -> None:
+            barrier.wait()
+            results[i] = engine.infer(crop, timeout_s=60)
+
+        threads = [threading.Thread(target=bed, args=(i, c)) for i, c in enumerate(crops(4))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+    finally:
+        engine.stop()
+    assert max(sizes) >= 2 and sum(sizes) == 4
+    for r in results:
+        assert 0.0 <= r.pain_probability <= 1.0
+        assert r.gradcam.shape == (14, 14) and r.gradcam.min() >= 0.0 and r.gradcam.max() <= 1.0
+    # batched results equal one-by-one results
+    single = load_model(model_dir).run(np.stack(crops(4)).astype(np.float32)[:1])[0][0, 1]
+    assert results[0].pain_probability == pytest.approx(float(single), abs=1e-5)
+
+
+def test_reload_refuses_bad_files_and_keeps_serving(model_dir: Path, model_copy: Path, tmp_path: Path) -> None:
+    engine = InferenceEngine(model_dir, max_batch=2, max_wait_ms=1)
+    engine.start()
+    try:
+        before = engine.card
+        corrupt = tmp_path / "corrupt" / "1"
+        corrupt.mkdir(parents=True)
+        (corrupt / "model.onnx").write_bytes(b"\x08\x01garbage" * 100)
+        with pytest.raises(ModelLoadError, match="ONNX Runtime cannot load it"):
+            engine.reload(corrupt)
+        with pytest.raises(ModelLoadError, match="no model file"):
+            engine.reload(tmp_path / "missing")
+        assert engine.card is before
+        assert 0.0 <= engine.infer(crops(1)[0], timeout_s=60).pain_probability <= 1.0
+
+        card = engine.reload(model_copy)
+        assert engine.model.path == model_copy / "model.onnx" and card.name == before.name
+        assert engine.reloads == 1
+        assert 0.0 <= engine.infer(crops(1)[0], timeout_s=60).pain_probability <= 1.0
+    finally:
+        engine.stop()
+
+
+def test_wrong_contract_is_refused_with_the_reason(model_copy: Path) -> None:
+    proto = onnx.load(str(model_copy / "model.onnx"))
+    for output in proto.graph.output:  # rename `probs` in the interface and wherever the graph uses it
+        output.name = "scores" if output.name == "probs" else output.name
+    for node in proto.graph.node:
+        node.output[:] = ["scores" if o == "probs" else o for o in node.output]
+        node.input[:] = ["scores" if i == "probs" else i for i in node.input]
+    onnx.save(proto, str(model_copy / "model.onnx"))
+    with pytest.raises(ModelLoadError, match="output 'probs' is missing"):
+        load_model(model_copy)
+
+
+def test_submit_after_stop_fails_fast(model_dir: Path) -> None:
+    engine = InferenceEngine(model_dir)
+    with pytest.raises(Exception, match="not running"):
+        engine.infer(crops(1)[0], timeout_s=1)
