@@ -1,0 +1,1 @@
+"""Training configs shipped as package data: `default.yaml` and the thesis experiment presets."""
