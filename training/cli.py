@@ -13,6 +13,7 @@ from service.errors import UserError
 from service.logging_setup import configure_logging
 from training.data.cli import data_app
 from training.model.cli import export_command, model_app
+from training.train.cli import train_command
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ _app = typer.Typer(
 )
 _app.add_typer(data_app, name="data")
 _app.add_typer(models_app, name="models")
+_app.command("train")(train_command)
 _app.add_typer(model_app, name="model")
 _app.command("export")(export_command)
 
