@@ -109,6 +109,8 @@ def _gradcam_grid(outcomes: list[FoldOutcome]) -> Any:
                 e = examples[group][col]
                 ax.imshow(overlay(e.crop, e.cam))
                 ax.set_title(f"fold {e.fold}: p(pain) {e.pain_prob:.2f}", fontsize=7)
+        if not examples[group]:
+            axes[row][0].text(0.5, 0.5, "(no test crops)", ha="center", va="center", fontsize=8)
         axes[row][0].text(-0.1, 0.5, group, transform=axes[row][0].transAxes, rotation=90, ha="right", va="center")
     fig.suptitle("Grad-CAM of the predicted class (conv5_3) on test crops")
     return fig

@@ -41,7 +41,7 @@ METRIC_TITLES: Final = {
 }
 CACHE_NOTE: Final = (
     "block 5 + head trained on cached pool4 features of un-augmented crops (augmentation off)",
-    "not used: every epoch ran the whole network on (augmented) images",
+    "every epoch ran the whole network on the (augmented) images",
 )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,13 +54,23 @@ def _new_model(config: TrainConfig) -> keras.Model:
     return build_model(input_size=m.input_size, l1=m.l1, dropout=m.dropout, seed=config.seed)
 
 
-def seed_everything(seed: int) -> None:
-    """Python, NumPy and TF seeds, and deterministic TF ops (same numbers on CPU on every rerun)."""
+@contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed Python, NumPy and TF, and make TF ops deterministic (same numbers on CPU on every rerun).
+
+    Op determinism is process-wide, so it is switched back off afterwards when it was off before (the
+    trainer may run inside a longer process, e.g. a test session).
+    """
+    from tensorflow.python.framework import config as tf_config  # the switch-off lives in the private API
+
     keras.utils.set_random_seed(seed)
+    was_on = tf_config.is_op_determinism_enabled()
+    tf.config.experimental.enable_op_determinism()
     try:
-        tf.config.experimental.enable_op_determinism()
-    except Exception:  # not fatal: the folds stay identical, only float results may vary
-        logger.warning("could not enable TensorFlow op determinism; reruns may differ slightly")
+        yield
+    finally:
+        if not was_on:
+            tf_config.disable_op_determinism()
 
 
 def execute(plan: Plan) -> dict[str, Any]:
@@ -69,10 +81,15 @@ def execute(plan: Plan) -> dict[str, Any]:
         load_backbone_weights(_new_model(config), plan.backbone_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RESULTS_FILE).unlink(missing_ok=True)  # --overwrite: never leave an old "finished" marker
-    seed_everything(config.seed)
     warnings = [] if plan.backbone_weights else [RANDOM_INIT_WARNING]
     for warning in warnings:
         logger.warning(warning)
+    with deterministic(config.seed):
+        return _execute(plan, warnings)
+
+
+def _execute(plan: Plan, warnings: list[str]) -> dict[str, Any]:
+    run_dir = plan.run_dir
     started = time.perf_counter()
     features, fingerprint = _maybe_cache(plan)
     outcomes = []

@@ -85,6 +85,8 @@ def test_folds_are_identical_across_runs(tiny_config, make_dataset, tmp_path: Pa
 
 
 def test_two_tiny_runs_give_the_same_numbers(tiny_config, make_dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tensorflow.python.framework import config as tf_config
+
     from training.train.run import execute
 
     # The fast configuration: cached pool4 features, one 75/25 holdout split, 2 epochs.
@@ -93,7 +95,9 @@ def test_two_tiny_runs_give_the_same_numbers(tiny_config, make_dataset, tmp_path
         overrides={"training": {"cache_pool4": True, "max_epochs": 2}, "report": {"gradcam_per_group": 1}},
     )
     csv_path = make_dataset()
+    determinism_before = tf_config.is_op_determinism_enabled()
     runs = [execute(plan_run(config, [csv_path], tmp_path / f"run{i}", None, "test")) for i in range(2)]
+    assert tf_config.is_op_determinism_enabled() == determinism_before  # the process-wide switch is restored
     first, second = (r["folds"][0] for r in runs)
     assert first["test_frames"] == second["test_frames"] == 8  # 2 of 8 infants
     assert first["history"] == second["history"] and first["metrics"] == second["metrics"]
