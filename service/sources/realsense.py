@@ -48,6 +48,8 @@ class RealSenseSource:
     def open(self) -> None:
         self.close()
         rs = self._rs
+        if self.config.recording is None:
+            self._require_connected_camera()
         pipeline = rs.pipeline()
         try:
             profile = pipeline.start(self._pipeline_config())
@@ -107,6 +109,14 @@ class RealSenseSource:
                 rs.stream.color, self.config.width, self.config.height, rs.format.rgb8, self.config.fps
             )
         return config
+
+    def _require_connected_camera(self) -> None:
+        """Fail at once when the camera is absent: `pipeline.start` would block ~15 s in native code first."""
+        serials = [device.get_info(self._rs.camera_info.serial_number) for device in self._rs.context().query_devices()]
+        wanted = self.config.serial
+        if not serials or (wanted is not None and wanted not in serials):
+            found = ", ".join(serials) or "none"
+            raise SourceError(f"{self.name}: camera not connected (RealSense cameras found: {found})")
 
     def _raise_if_recording_ended(self) -> None:
         if self._playback is not None and self._playback.current_status() == self._rs.playback_status.stopped:

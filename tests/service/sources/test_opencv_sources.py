@@ -39,7 +39,7 @@ def read_frames(source: VideoFileSource | CameraSource, count: int) -> list[Fram
 
 
 def write_solid_video(path: Path, bgr: tuple[int, int, int], frames: int = 5) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (64, 48))
     for _ in range(frames):
         writer.write(np.full((48, 64, 3), bgr, np.uint8))
     writer.release()

@@ -37,7 +37,8 @@ def test_type_selects_the_model_and_defaults_follow_the_thesis_setup() -> None:
     realsense = ADAPTER.validate_python({"type": "realsense", "serial": "123456789"})
     assert isinstance(video, VideoSourceConfig) and video.loop and video.realtime and video.path == Path("demo.mp4")
     assert isinstance(camera, CameraSourceConfig) and camera.device == "rtsp://cam.local/stream"
-    assert ADAPTER.validate_python({"type": "camera", "device": 0}).device == 0  # type: ignore[union-attr]
+    by_index = ADAPTER.validate_python({"type": "camera", "device": 0})
+    assert isinstance(by_index, CameraSourceConfig) and by_index.device == 0
     assert isinstance(realsense, RealSenseSourceConfig)
     assert (realsense.width, realsense.height, realsense.fps, realsense.recording) == (1280, 720, 30, None)
 
