@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.painwatch-installed
 DEMO_DIR ?= demo-output
 
-.PHONY: install models run test test-slow lint typecheck bench clean
+.PHONY: install models run demo-data test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,12 @@ install: $(STAMP)
 models: install
 	$(BIN)/painwatch models fetch-detectors
 
-# The main job: the synthetic end-to-end data pipeline (synthetic faces, never clinical data).
+# The main job: the bedside service (one synthetic demo bed by default; CONFIG=file.yaml for real beds).
 run: models
+	$(BIN)/painwatch serve $(if $(CONFIG),--config $(CONFIG))
+
+# The synthetic end-to-end data pipeline (synthetic faces, never clinical data).
+demo-data: models
 	$(BIN)/painwatch data demo -o $(DEMO_DIR)
 
 lint: install

@@ -11,6 +11,7 @@ import typer
 from service.cli import models_app
 from service.errors import UserError
 from service.logging_setup import configure_logging
+from service.serve_cli import serve_command
 from training.data.cli import data_app
 from training.model.cli import export_command, model_app
 from training.train.cli import train_command
@@ -28,6 +29,7 @@ _app.add_typer(models_app, name="models")
 _app.command("train")(train_command)
 _app.add_typer(model_app, name="model")
 _app.command("export")(export_command)
+_app.command("serve")(serve_command)
 
 
 @_app.callback()

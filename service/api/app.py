@@ -1,0 +1,75 @@
+"""The FastAPI app factory. The lifespan starts the engine and the beds, and stops them fast on shutdown."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.routes import beds as beds_routes
+from service.api.routes import health, model, streams
+from service.api.routes import metrics as metrics_routes
+from service.api.state import ServiceState
+from service.config import ServiceSettings
+from service.inference import InferenceEngine
+from service.metrics import ServiceMetrics
+from service.pipeline.bed import BedRuntime
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_BUDGET_S = 3.0
+"""Beds, sources and the engine get this long in total; SIGTERM must end the process within 5 s."""
+
+
+def create_app(
+    settings: ServiceSettings,
+    engine: InferenceEngine,
+    beds: Iterable[BedRuntime],
+    metrics: ServiceMetrics | None = None,
+    manage_lifecycle: bool = True,
+) -> FastAPI:
+    """The app over already-built parts; with `manage_lifecycle` it starts/stops them with the server."""
+    state = ServiceState(settings, engine, {b.bed_id: b for b in beds}, metrics or ServiceMetrics())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            start_service(state)
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                stop_service(state)
+
+    app = FastAPI(
+        title="painwatch bedside service",
+        version="1",
+        description="Live infant pain estimates per bed from facial expressions (decision support, not a "
+        "diagnosis). A null probability means unknown (no face, no signal, no model result), never 'no pain'.",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    for router in (health.router, beds_routes.router, model.router, streams.router, metrics_routes.router):
+        app.include_router(router)
+    return app
+
+
+def start_service(state: ServiceState) -> None:
+    state.engine.start()
+    for bed in state.beds.values():
+        bed.start()
+    logger.info(
+        "serving %d bed(s) with model %s/%s", len(state.beds), state.engine.card.name, state.engine.card.version
+    )
+
+
+def stop_service(state: ServiceState) -> None:
+    started = time.monotonic()
+    per_bed = SHUTDOWN_BUDGET_S / max(1, len(state.beds) + 1)
+    for bed in state.beds.values():
+        bed.stop(per_bed)
+    state.engine.stop(per_bed)
+    logger.info("service stopped in %.2f s", time.monotonic() - started)

@@ -1,0 +1,33 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from service.api.state import ServiceState, get_state
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Model loaded and every bed's source open (503 otherwise, with the reasons)")
+def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
+    problems = []
+    if not state.engine.running:
+        problems.append("inference engine not running")
+    for bed in state.beds.values():
+        if not bed.source_open:
+            problems.append(f"bed {bed.bed_id}: source not open ({bed.capture.state_reason or bed.capture.state})")
+    body = {
+        "ready": not problems,
+        "model": f"{state.engine.card.name}/{state.engine.card.version}",
+        "problems": problems,
+    }
+    return JSONResponse(body, status_code=200 if not problems else 503)

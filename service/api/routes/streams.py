@@ -1,0 +1,101 @@
+"""WebSockets: per-bed frame stream (JSON, then an optional Grad-CAM JPEG) and the all-beds summary.
+
+A client only ever reads from its own bounded queue (filled by the broadcaster, oldest dropped when full),
+so a slow client loses frames instead of slowing anything down; one that accepts nothing for
+`send_timeout_s` is closed. On shutdown every client gets a close frame (1001).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
+
+from service.api.state import ServiceState, get_ws_state
+from service.pipeline.broadcaster import Outgoing
+from service.pipeline.messages import BedsSummaryMessage
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["streams"])
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNKNOWN_BED = 4404
+CLOSE_TOO_SLOW = 4008
+
+
+async def _wait_for_disconnect(websocket: WebSocket) -> None:
+    """Clients send nothing we need; reading is how a disconnect is noticed."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+
+
+@router.websocket("/ws/beds/{bed_id}")
+async def bed_stream(websocket: WebSocket, bed_id: str, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
+    await websocket.accept()
+    bed = state.beds.get(bed_id)
+    if bed is None:
+        await websocket.close(CLOSE_UNKNOWN_BED, f"unknown bed {bed_id!r}")
+        return
+    subscription = bed.broadcaster.subscribe()
+    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+    timeout = state.settings.stream.send_timeout_s
+    try:
+        while True:
+            next_item = asyncio.create_task(subscription.queue.get())
+            done, _ = await asyncio.wait({next_item, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if disconnected in done:
+                next_item.cancel()
+                return
+            item = next_item.result()
+            if item is None:
+                await websocket.close(CLOSE_GOING_AWAY, "service shutting down")
+                return
+            if not await _send(websocket, item, timeout):
+                logger.info("bed %s: closing a WebSocket client stuck for %.1f s", bed_id, timeout)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "client too slow"), 1.0)
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        bed.broadcaster.unsubscribe(subscription)
+        disconnected.cancel()
+
+
+async def _send(websocket: WebSocket, item: Outgoing, timeout_s: float) -> bool:
+    """False when the client accepted nothing for timeout_s."""
+    try:
+        await asyncio.wait_for(websocket.send_text(item.text), timeout_s)
+        if item.jpeg is not None:
+            await asyncio.wait_for(websocket.send_bytes(item.jpeg), timeout_s)
+    except TimeoutError:
+        return False
+    return True
+
+
+@router.websocket("/ws/beds")
+async def beds_summary(websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
+    await websocket.accept()
+    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+    period = 1.0 / state.settings.stream.summary_hz
+    timeout = state.settings.stream.send_timeout_s
+    try:
+        while not disconnected.done():
+            message = BedsSummaryMessage(ts=time.time(), beds=[b.summary() for b in state.beds.values()])
+            if not await _send(websocket, Outgoing(message.model_dump_json()), timeout):
+                await websocket.close(CLOSE_TOO_SLOW, "client too slow")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(disconnected), period)
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        disconnected.cancel()

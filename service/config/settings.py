@@ -1,0 +1,160 @@
+"""The configuration model. `extra="forbid"` everywhere: a misspelt key is an error naming its path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from service.aggregation import AggregationParams, Scale
+from service.inference import default_providers
+from service.sources.config import CaptureConfig, SourceConfig
+from service.vision.detectors import DETECTORS
+
+ENV_PREFIX = "PAINWATCH_"
+DEFAULT_MODEL = Path("exported_models/demo-synthetic/1")
+
+
+def default_data_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "painwatch"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DetectorConfig(_Strict):
+    name: str = Field(default="mediapipe-short", description=f"Face detector: one of {', '.join(DETECTORS)}.")
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="Detections below this confidence are ignored.")
+
+    @field_validator("name")
+    @classmethod
+    def _known_detector(cls, name: str) -> str:
+        if name not in DETECTORS:
+            raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(DETECTORS)}")
+        return name
+
+
+class BedConfig(_Strict):
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Bed identifier used in URLs (letters, digits, - and _)."
+    )
+    label: str = Field(default="", description="Human-readable bed name for dashboards (no patient data).")
+    scale: Scale = Field(description="Clinical scale of the bed: DAN for newborns, FLACC for 2-36 months.")
+    source: SourceConfig = Field(description="Where the bed's frames come from (type: video | camera | realsense).")
+    capture: CaptureConfig = Field(
+        default_factory=lambda: CaptureConfig(), description="No-signal detection and reopen backoff of the source."
+    )
+    detector: DetectorConfig = Field(default_factory=lambda: DetectorConfig(), description="Face detector of this bed.")
+    analysis_rate_hz: float | None = Field(
+        default=10.0,
+        gt=0,
+        description="At most this many frames analysed per second (newest frame first); null = as fast as possible.",
+    )
+
+
+class ModelConfig(_Strict):
+    path: Path = Field(
+        default=DEFAULT_MODEL,
+        description="Exported model folder (model.onnx + model_card.json) or .onnx file; relative to the "
+        "working directory.",
+    )
+    providers: list[str] = Field(
+        default_factory=default_providers,
+        min_length=1,
+        description="ONNX Runtime execution providers in priority order; default CUDA when available, else CPU.",
+    )
+    max_batch: int = Field(default=8, ge=1, le=256, description="Most crops (from all beds) in one inference batch.")
+    max_wait_ms: float = Field(
+        default=5.0, ge=0.0, le=1000.0, description="How long the first crop waits for others to fill a batch."
+    )
+    infer_timeout_s: float = Field(
+        default=10.0, gt=0, description="A bed waiting longer than this for a result reports model_error."
+    )
+
+
+class StreamConfig(_Strict):
+    heatmap_hz: float = Field(
+        default=2.0, ge=0.0, description="Grad-CAM JPEGs per second per bed after the JSON message (0 = never)."
+    )
+    jpeg_quality: int = Field(default=80, ge=10, le=100, description="JPEG quality of the Grad-CAM images.")
+    client_queue: int = Field(
+        default=8, ge=1, le=1024, description="Messages buffered per WebSocket client; beyond it the oldest is dropped."
+    )
+    send_timeout_s: float = Field(
+        default=5.0, gt=0, description="A client that accepts nothing for this long is closed (stuck client)."
+    )
+    summary_hz: float = Field(default=2.0, gt=0, le=2.0, description="Rate of the all-beds summary on /ws/beds.")
+    stale_after_s: float = Field(
+        default=3.0, gt=0, description="REST/summary values older than this are reported as stale (null)."
+    )
+
+
+class ServerConfig(_Strict):
+    host: str = Field(default="127.0.0.1", description="Address to bind the HTTP/WebSocket server to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port (0 = any free port).")
+    client_send_buffer_bytes: int = Field(
+        default=262_144,
+        ge=4096,
+        description="Kernel send buffer per connection. Bounded (no autotuning to MBs) so a client that stops "
+        "reading backs up within seconds: its frames are then dropped and, if it stays stuck, it is closed.",
+    )
+    shutdown_timeout_s: float = Field(
+        default=3.0, gt=0, le=5.0, description="Longest graceful wait for connections on SIGTERM."
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """Everything `painwatch serve` needs. YAML values are overridden by PAINWATCH_* environment variables
+    (nested keys with `__`, e.g. PAINWATCH_SERVER__PORT=9000)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    beds: list[BedConfig] = Field(min_length=1, description="The monitored beds.")
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig(), description="The pain model and inference.")
+    aggregation: AggregationParams = Field(
+        default_factory=lambda: AggregationParams(), description="Smoothing, observation window and scale rules."
+    )
+    stream: StreamConfig = Field(default_factory=lambda: StreamConfig(), description="WebSocket output.")
+    server: ServerConfig = Field(default_factory=lambda: ServerConfig(), description="Bind address and shutdown.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Cache folder (the generated synthetic demo video lives here)."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand_home(cls, path: Path) -> Path:
+        return path.expanduser()
+
+    @model_validator(mode="after")
+    def _unique_bed_ids(self) -> ServiceSettings:
+        ids = [bed.id for bed in self.beds]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"bed ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init values; environment variables come first so they override it.
+        return env_settings, init_settings
+
+    def bed(self, bed_id: str) -> BedConfig | None:
+        return next((b for b in self.beds if b.id == bed_id), None)
+
+
+def settings_from_dict(data: dict[str, Any]) -> ServiceSettings:
+    return ServiceSettings(**data)

@@ -1,0 +1,32 @@
+"""The `serve` command (registered in the root CLI). Heavy imports happen inside, so `--help` stays fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve_command(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML configuration (default: one synthetic demo bed)."),
+    ] = None,
+) -> None:
+    """Run the bedside service: live per-bed pain estimates over WebSocket, REST and /metrics."""
+    from service.config import load_settings
+    from service.serve import build_service, run_server
+
+    settings = load_settings(config)
+    service = build_service(settings)
+    server = settings.server
+    base = f"http://{server.host}:{server.port}"
+    typer.echo(
+        f"painwatch service: {len(settings.beds)} bed(s), model {service.engine.card.name}/"
+        f"{service.engine.card.version}"
+    )
+    typer.echo(f"  API docs   {base}/docs")
+    typer.echo(f"  beds       {base}/api/beds    live: ws://{server.host}:{server.port}/ws/beds/<bed_id>")
+    typer.echo(f"  metrics    {base}/metrics")
+    run_server(service)

@@ -1,0 +1,213 @@
+"""End to end: uvicorn on 127.0.0.1, real `websockets` clients, a synthetic video, a failing source, reload.
+
+One server for the module (model load and warm-up once); each test reads what it needs from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import httpx
+import jsonschema
+import numpy as np
+import pytest
+import websockets
+
+from service.api.schemas import SCHEMA_DIR
+from service.config.settings import settings_from_dict
+from service.demo_video import write_demo_video
+from service.serve import Service, build_service, make_server
+
+pytestmark = pytest.mark.timeout(240)
+
+SCHEMA = json.loads((SCHEMA_DIR / "bed_frame.schema.json").read_text())
+
+
+@dataclass
+class Running:
+    service: Service
+    base: str
+    ws: str
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    # Face for 2 s, then 2 s without: every loop shows both states.
+    video = write_demo_video(tmp / "face-then-none.mp4", seconds=4.0, fps=15.0, face_until_s=2.0)
+    garbage = tmp / "not-a-video.mp4"
+    garbage.write_bytes(b"this is not a video" * 100)
+    settings = settings_from_dict(
+        {
+            "beds": [
+                {"id": "face", "scale": "DAN", "source": {"type": "video", "path": str(video)}, "analysis_rate_hz": 5},
+                {"id": "broken", "scale": "FLACC", "source": {"type": "video", "path": str(garbage)}},
+            ],
+            "model": {"path": str(model_dir), "providers": ["CPUExecutionProvider"], "max_wait_ms": 5},
+            "stream": {"heatmap_hz": 2, "client_queue": 2, "send_timeout_s": 3},
+            "server": {"port": 0, "client_send_buffer_bytes": 16384},
+            "data_dir": str(tmp / "data"),
+        }
+    )
+    service = build_service(settings)
+    server, sock = make_server(service, log_level="warning")
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield Running(service, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", tmp)
+    server.should_exit = True
+    thread.join(10)
+
+
+async def collect(url: str, until, timeout_s: float = 60.0) -> list[str | bytes]:
+    """Messages from a WebSocket until `until(messages)` is true."""
+    received: list[str | bytes] = []
+    async with websockets.connect(url, max_size=2**22) as ws:
+        deadline = time.monotonic() + timeout_s
+        while not until(received):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out; got {len(received)} messages"
+            received.append(await asyncio.wait_for(ws.recv(), remaining))
+    return received
+
+
+def frames(messages: list[str | bytes]) -> list[dict]:
+    return [json.loads(m) for m in messages if isinstance(m, str)]
+
+
+def test_frames_validate_and_heatmaps_decode(running: Running) -> None:
+    def enough(ms: list) -> bool:
+        return sum(isinstance(m, bytes) for m in ms) >= 2
+
+    messages = asyncio.run(collect(f"{running.ws}/ws/beds/face", enough))
+    parsed = frames(messages)
+    for message in parsed:
+        jsonschema.validate(message, SCHEMA)
+        assert message["bed_id"] == "face" and message["scale"] == "DAN"
+    ok = [m for m in parsed if m["state"] == "ok"]
+    assert ok, [m["state"] for m in parsed]
+    for m in ok:
+        assert 0.0 <= m["pain_probability"] <= 1.0 and 0.0 <= m["smoothed_probability"] <= 1.0
+        assert m["face"]["w"] > 20 and m["detector_score"] >= 0.5
+        assert m["model"]["name"] and m["latency_ms"] > 0 and m["timings"]["infer_ms"] > 0
+    sequences = [m["sequence"] for m in parsed]
+    assert sequences == sorted(sequences)
+    # every binary message follows a JSON message that announced it, and is a 224x224 JPEG
+    for i, message in enumerate(messages):
+        if isinstance(message, bytes):
+            assert json.loads(messages[i - 1])["heatmap_follows"] is True
+            image = cv2.imdecode(np.frombuffer(message, np.uint8), cv2.IMREAD_COLOR)
+            assert image is not None and image.shape == (224, 224, 3)
+
+
+def test_face_that_disappears_is_no_face_with_null_probability(running: Running) -> None:
+    def both_states(ms: list) -> bool:
+        states = [m["state"] for m in frames(ms)]
+        return "no_face" in states and "ok" in states[states.index("no_face") :] if "no_face" in states else False
+
+    parsed = frames(asyncio.run(collect(f"{running.ws}/ws/beds/face", both_states)))
+    no_face = [m for m in parsed if m["state"] == "no_face"]
+    for m in no_face:
+        assert m["pain_probability"] is None and m["smoothed_probability"] is None
+        assert m["face"] is None and m["state_reason"] == "no face detected"
+        jsonschema.validate(m, SCHEMA)
+    assert any(m["face_visible_share"] < 1.0 for m in parsed)
+
+
+def test_failing_source_is_no_signal(running: Running) -> None:
+    parsed = frames(asyncio.run(collect(f"{running.ws}/ws/beds/broken", lambda ms: len(ms) >= 2, timeout_s=30)))
+    for m in parsed:
+        jsonschema.validate(m, SCHEMA)
+        assert m["state"] == "no_signal" and m["pain_probability"] is None and m["estimated_score"] is None
+        assert m["state_reason"]
+    ready = httpx.get(f"{running.base}/readyz")
+    assert ready.status_code == 503 and any("broken" in p for p in ready.json()["problems"])
+    bed = httpx.get(f"{running.base}/api/beds/broken").json()
+    assert bed["summary"]["state"] == "no_signal" and bed["source"]["state"] == "no_signal"
+
+
+def test_slow_client_loses_frames_and_capture_keeps_going(running: Running) -> None:
+    def bed() -> dict:
+        return httpx.get(f"{running.base}/api/beds/face").json()
+
+    async def scenario() -> tuple[dict, list]:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window: the server's sends back up
+        sock.connect(("127.0.0.1", int(running.base.rsplit(":", 1)[1])))
+        async with websockets.connect(f"{running.ws}/ws/beds/face", sock=sock, max_queue=1, ping_interval=None):
+            deadline = time.monotonic() + 90
+            while bed()["clients"]["messages_dropped"] == 0:  # the stuck client never reads
+                assert time.monotonic() < deadline, "no drops counted for a client that never reads"
+                await asyncio.sleep(0.5)
+            during = bed()
+            # meanwhile a healthy client still gets live frames
+            healthy = await collect(f"{running.ws}/ws/beds/face", lambda ms: len(frames(ms)) >= 6, 60)
+        return during, healthy
+
+    captured_before = bed()["source"]["frames_captured"]
+    during, healthy = asyncio.run(scenario())
+    assert during["clients"]["messages_dropped"] > 0
+    assert during["source"]["frames_captured"] > captured_before + 15  # capture never waited for the client
+    assert len(frames(healthy)) >= 6
+    metrics = httpx.get(f"{running.base}/metrics").text
+    prefix = 'painwatch_frames_dropped{bed="face",where="clients"}'
+    dropped = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    assert dropped and float(dropped[0].split()[-1]) > 0
+
+
+def test_model_reload_good_and_corrupt(running: Running) -> None:
+    before = httpx.get(f"{running.base}/api/model").json()
+    corrupt = running.tmp / "corrupt" / "1"
+    corrupt.mkdir(parents=True)
+    (corrupt / "model.onnx").write_bytes(b"\x00corrupt onnx" * 64)
+    refused = httpx.post(f"{running.base}/api/model/reload", json={"path": str(corrupt)}, timeout=60)
+    assert refused.status_code == 422
+    assert "previous model keeps serving" in refused.json()["detail"] and "cannot load" in refused.json()["detail"]
+    assert httpx.get(f"{running.base}/api/model").json()["path"] == before["path"]
+
+    good = running.tmp / "good" / "1"
+    shutil.copytree(Path(before["path"]).parent, good)
+    swapped = httpx.post(f"{running.base}/api/model/reload", json={"path": str(good)}, timeout=120)
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json()["path"] == str(good / "model.onnx")
+    parsed = frames(
+        asyncio.run(collect(f"{running.ws}/ws/beds/face", lambda ms: any(m["state"] == "ok" for m in frames(ms))))
+    )
+    assert any(m["state"] == "ok" and 0 <= m["pain_probability"] <= 1 for m in parsed)
+    assert 'painwatch_model_reloads_total{outcome="refused"} 1.0' in httpx.get(f"{running.base}/metrics").text
+
+
+def test_rest_summary_and_metrics(running: Running) -> None:
+    assert httpx.get(f"{running.base}/healthz").json() == {"status": "ok"}
+    beds = httpx.get(f"{running.base}/api/beds").json()
+    assert [b["summary"]["bed_id"] for b in beds] == ["face", "broken"]
+    assert httpx.get(f"{running.base}/api/beds/nope").status_code == 404
+    card = httpx.get(f"{running.base}/api/model").json()["card"]
+    assert card["outputs"] and card["name"]
+    summary = json.loads(asyncio.run(collect(f"{running.ws}/ws/beds", lambda ms: len(ms) >= 1))[0])
+    assert summary["type"] == "summary" and {b["bed_id"] for b in summary["beds"]} == {"face", "broken"}
+    metrics = httpx.get(f"{running.base}/metrics").text
+    for name in (
+        'painwatch_analysed_fps{bed="face"}',
+        'painwatch_stage_seconds_bucket{bed="face",le="0.5",stage="detect"}',
+        "painwatch_inference_batch_size_count",
+        'painwatch_face_found_ratio{bed="face"}',
+        "painwatch_inference_queue_depth",
+        'painwatch_client_queue_depth{bed="face"}',
+    ):
+        assert name in metrics, name
+    assert "/api/model/reload" in httpx.get(f"{running.base}/openapi.json").text
