@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
-from service.files import atomic_open
+from service.files import atomic_open, write_csv_atomic
+from training.data.schema import LABELS
 from training.train import figures
 from training.train.config import config_summary
 from training.train.metrics import METRICS
@@ -131,6 +132,26 @@ def _mask_share(outcomes: list[FoldOutcome]) -> dict[str, Any] | None:
     }
 
 
+PREDICTION_COLUMNS: Final = ("fold", "crop_path", "infant", "label", "pain_prob", "predicted")
+
+
+def write_predictions(path: Path, plan: Plan, outcomes: list[FoldOutcome]) -> int:
+    """predictions.csv: every test crop's pain probability, by fold (for error analysis and re-thresholding)."""
+    rows = [
+        {
+            "fold": o.fold.index,
+            "crop_path": str(plan.samples[i].path),
+            "infant": plan.samples[i].group,
+            "label": LABELS[plan.samples[i].label],
+            "pain_prob": f"{prob:.6f}",
+            "predicted": LABELS[int(prob >= 0.5)],
+        }
+        for o in outcomes
+        for i, prob in zip(o.fold.test, o.pain_prob, strict=True)
+    ]
+    return write_csv_atomic(path, PREDICTION_COLUMNS, rows)
+
+
 def write_results(path: Path, results: dict[str, Any]) -> None:
     with atomic_open(path, "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=2, allow_nan=False)
@@ -139,7 +160,7 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
 
 
 def write_report(run_dir: Path, results: dict[str, Any], outcomes: list[FoldOutcome]) -> None:
-    """figures/*.png, report.md and report.html (each file atomically)."""
+    """figures/*.png, report.md and report.html (each file atomically); predictions.csv is written by the run."""
     fig_dir = run_dir / "figures"
     names = figures.draw_all(fig_dir, outcomes)
     results["figures"] = [f"figures/{name}" for name in names]
@@ -223,6 +244,7 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     lines += ["", "## Splits (grouped by infant)", "", *_split_lines(results), "", "## Figures", ""]
     lines += [f"![{Path(name).stem}]({name})" for name in results.get("figures", [])]
+    lines += ["", "Per-crop test probabilities: `predictions.csv`; checkpoints: `fold_*/`, `final/`."]
     return "\n".join(lines) + "\n"
 
 

@@ -101,6 +101,7 @@ def _execute(plan: Plan, warnings: list[str]) -> dict[str, Any]:
     summary = summarise([o.metrics for o in outcomes])
     final = _save_final(plan, outcomes, summary, features, fingerprint, warnings)
     results = report.build_results(plan, outcomes, summary, final, warnings, time.perf_counter() - started)
+    report.write_predictions(run_dir / "predictions.csv", plan, outcomes)
     report.write_report(run_dir, results, outcomes)
     report.write_results(run_dir / RESULTS_FILE, results)  # last: marks the run as complete
     return results
@@ -266,11 +267,14 @@ def _save_final(
 
 
 def _retrain_all(plan: Plan, features: np.ndarray | None, fingerprint: str | None) -> keras.Model:
-    everything = np.arange(len(plan.samples))
+    train_only = set(plan.config.evaluation.train_only_datasets)
+    evaluated = np.array([i for i, s in enumerate(plan.samples) if s.dataset not in train_only])
+    extra = np.array([i for i, s in enumerate(plan.samples) if s.dataset in train_only], dtype=int)
     groups = np.array([s.group for s in plan.samples])
     fit_idx, val_idx = validation_split(
-        everything, plan.labels, groups, plan.config.evaluation.validation_fraction, plan.config.seed, 0
+        evaluated, plan.labels, groups, plan.config.evaluation.validation_fraction, plan.config.seed, 0
     )
+    fit_idx = np.sort(np.concatenate([fit_idx, extra]))  # train-only data never validates, as in the folds
     model = _fold_model(plan)
     _train(plan, model, fit_idx, val_idx, features, fingerprint, "final (all data)", 0)
     return model

@@ -39,7 +39,8 @@ def make_folds(
     seed: int,
     train_only: np.ndarray | None = None,
 ) -> list[Fold]:
-    """Folds over the samples not marked `train_only`; train-only samples join every training part.
+    """Folds over the samples not marked `train_only`; train-only samples join every fitting part (never
+    validation or test).
 
     kfold: StratifiedGroupKFold(folds, shuffled with `seed`). holdout: the first fold of
     StratifiedGroupKFold(round(1 / test_fraction)), i.e. one stratified grouped split (0.25 -> 75/25).
@@ -56,9 +57,9 @@ def make_folds(
         outer = outer[:1]
     result = []
     for index, (train_pos, test_pos) in enumerate(outer, start=1):
-        train = np.concatenate([pool[train_pos], extra])
-        fit, validation = validation_split(train, labels, groups, validation_fraction, seed, index)
-        result.append(Fold(index, np.sort(fit), np.sort(validation), np.sort(pool[test_pos])))
+        # Validation infants come from the evaluated data only; train-only data joins the fitting part.
+        fit, validation = validation_split(pool[train_pos], labels, groups, validation_fraction, seed, index)
+        result.append(Fold(index, np.sort(np.concatenate([fit, extra])), np.sort(validation), np.sort(pool[test_pos])))
     return result
 
 

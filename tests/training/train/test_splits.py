@@ -80,13 +80,15 @@ def test_holdout_is_one_grouped_75_25_split_and_train_only_data_stays_in_trainin
     extra = np.zeros(80, bool)
     extra[-16:] = True  # the last 4 infants: a train-only dataset
     folds = make_folds(
-        labels, groups, scheme="holdout", folds=5, test_fraction=0.25, validation_fraction=0.0, seed=1,
+        labels, groups, scheme="holdout", folds=5, test_fraction=0.25, validation_fraction=0.2, seed=1,
         train_only=extra,
     )  # fmt: skip
     assert len(folds) == 1
     fold = folds[0]
     assert len(set(groups[fold.test])) == 4  # 16 evaluated infants, a quarter tested
     assert set(np.flatnonzero(extra)) <= set(fold.train)
+    assert not set(np.flatnonzero(extra)) & (set(fold.validation) | set(fold.test))
+    assert len(set(groups[fold.validation])) >= 2  # ~20% of the 12 evaluated training infants
 
 
 def test_same_seed_same_folds() -> None:

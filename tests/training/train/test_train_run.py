@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from service.errors import UserError
 from training.cli import _app
 from training.train.config import load_config
 from training.train.plan import plan_run
@@ -92,7 +94,11 @@ def test_two_tiny_runs_give_the_same_numbers(tiny_config, make_dataset, tmp_path
     # The fast configuration: cached pool4 features, one 75/25 holdout split, 2 epochs.
     config = load_config(
         tiny_config(preset="videodol", extra="augmentation: {enabled: false}\n"),
-        overrides={"training": {"cache_pool4": True, "max_epochs": 2}, "report": {"gradcam_per_group": 1}},
+        overrides={
+            "training": {"cache_pool4": True, "max_epochs": 2},
+            "evaluation": {"final_model": "retrain_all"},
+            "report": {"gradcam_per_group": 1},
+        },
     )
     csv_path = make_dataset()
     determinism_before = tf_config.is_op_determinism_enabled()
@@ -101,5 +107,34 @@ def test_two_tiny_runs_give_the_same_numbers(tiny_config, make_dataset, tmp_path
     first, second = (r["folds"][0] for r in runs)
     assert first["test_frames"] == second["test_frames"] == 8  # 2 of 8 infants
     assert first["history"] == second["history"] and first["metrics"] == second["metrics"]
-    assert runs[0]["cache_pool4"]["used"] is True and runs[0]["final"]["final_model"].startswith("fold 1")
+    assert runs[0]["cache_pool4"]["used"] is True and runs[0]["final"]["final_model"] == "retrained on all data"
     assert "pool4 cache: used" in (tmp_path / "run0" / "report.md").read_text()
+
+    # Training on cached features updated the full model that was saved: it reproduces the test probabilities.
+    from training.model.checkpoint import load_checkpoint
+    from training.train.data import load_images
+
+    with open(tmp_path / "run0" / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8 and {r["fold"] for r in rows} == {"1"}
+    fold_model = load_checkpoint(tmp_path / "run0" / "fold_1").model
+    probs = fold_model.predict(load_images([Path(r["crop_path"]) for r in rows], 64), verbose=0)[:, 1]
+    np.testing.assert_allclose(probs, [float(r["pain_prob"]) for r in rows], atol=1e-5)
+    assert load_checkpoint(tmp_path / "run0" / "final").info["final_model"] == "retrained on all data"
+
+
+def test_train_only_dataset_index_must_exist(make_dataset, tmp_path: Path) -> None:
+    config = load_config("mpain_icope")
+    with pytest.raises(UserError, match=r"train_only_datasets: \[1\] is out of range: 1 --dataset file"):
+        plan_run(config, [make_dataset()], tmp_path / "run", None, "test")
+
+
+def test_train_only_dataset_never_reaches_validation_or_test(make_dataset, tiny_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    mpain, icope = make_dataset(name="mpain"), make_dataset(name="icope", infants=4, seed=1)
+    plan = plan_run(load_config(tiny_config(preset="mpain_icope")), [mpain, icope], tmp_path / "run", None, "t")
+    extra = {i for i, s in enumerate(plan.samples) if s.dataset == 1}
+    assert len(extra) == 16 and [d.name for d in plan.datasets] == ["mpain", "icope"]
+    for fold in plan.folds:
+        assert extra <= set(fold.train)
+        assert not extra & (set(fold.validation) | set(fold.test))
+        assert len(fold.validation) > 0
