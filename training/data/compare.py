@@ -109,8 +109,7 @@ def markdown_table(results: Sequence[DetectorResult]) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r.detector} | {r.frames} | {r.no_face} | {r.no_face_pct:.2f} "
-        f"| {r.mean_ms:.2f} | {r.median_ms:.2f} |"
+        f"| {r.detector} | {r.frames} | {r.no_face} | {r.no_face_pct:.2f} | {r.mean_ms:.2f} | {r.median_ms:.2f} |"
         for r in results
     ]
     return "\n".join(lines) + "\n"

@@ -85,9 +85,7 @@ class CropSummary:
 # --- input ----------------------------------------------------------------------------------------
 
 
-def read_csv_rows(
-    path: Path, required: Sequence[str], expected: Sequence[str]
-) -> list[tuple[int, dict[str, str]]]:
+def read_csv_rows(path: Path, required: Sequence[str], expected: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs of a CSV; a missing file, missing column or no data rows is a UserError."""
     if not path.is_file():
         raise UserError(f"{path}: file not found")

@@ -51,8 +51,9 @@ class DemoOutputs:
         ]
 
 
-def run_demo(out_dir: Path, options: CohortOptions = CohortOptions()) -> DemoOutputs:
+def run_demo(out_dir: Path, options: CohortOptions | None = None) -> DemoOutputs:
     """Run the whole pipeline into `out_dir` (replaced if it exists: the demo owns it)."""
+    options = options or CohortOptions()
     out_dir, models_dir = Path(out_dir), options.models_dir
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -55,9 +55,7 @@ def test_sha256_of_matches_hashlib(tmp_path: Path) -> None:
     assert sha256_of(path) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
 
 
-def test_fetch_from_a_local_wheel_extracts_and_verifies(
-    tmp_path: Path, fake_models: dict[str, DetectorModel]
-) -> None:
+def test_fetch_from_a_local_wheel_extracts_and_verifies(tmp_path: Path, fake_models: dict[str, DetectorModel]) -> None:
     wheel = build_wheel(
         tmp_path / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
         {
@@ -103,9 +101,7 @@ def test_corrupted_file_on_disk_fails_verify_and_is_refetched(
     models_dir.mkdir()
     on_disk = models_dir / model.filename
     on_disk.write_bytes(SHORT_BYTES.replace(b"fake", b"evil"))
-    with pytest.raises(
-        UserError, match=f"sha256 {sha256_of(on_disk)} does not match the pinned {model.sha256}"
-    ):
+    with pytest.raises(UserError, match=f"sha256 {sha256_of(on_disk)} does not match the pinned {model.sha256}"):
         verify(on_disk, model)
 
     wheel = build_wheel(
@@ -116,9 +112,7 @@ def test_corrupted_file_on_disk_fails_verify_and_is_refetched(
     assert on_disk.read_bytes() == SHORT_BYTES
 
 
-def test_wheel_without_the_model_member_is_a_clear_error(
-    tmp_path: Path, fake_models: dict[str, DetectorModel]
-) -> None:
+def test_wheel_without_the_model_member_is_a_clear_error(tmp_path: Path, fake_models: dict[str, DetectorModel]) -> None:
     wheel = build_wheel(tmp_path / "other.whl", {"other/file.txt": b"hello"})
     with pytest.raises(UserError, match="has no mediapipe/modules/face_detection/"):
         fetch_detectors(tmp_path / "models", wheel)

@@ -205,9 +205,7 @@ def run_painwatch(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_crop_end_to_end(frames_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
-    result = CliRunner().invoke(
-        _app, ["data", "crop", str(frames_dir), "-o", str(out), "--detector", "opencv-haar"]
-    )
+    result = CliRunner().invoke(_app, ["data", "crop", str(frames_dir), "-o", str(out), "--detector", "opencv-haar"])
     assert result.exit_code == 0, result.output
     assert "3 crops, 1 frames without a face (25.0%), 1 unlabelled frames skipped" in result.output
     assert "painwatch data label-import" in result.output

@@ -59,9 +59,7 @@ def test_import_writes_the_dataset_layout(image_folder: Path, tmp_path: Path) ->
         ("icope_S01_rest_001", "icope_S01", "nonpain"),
         ("icope_S02_pain_001", "icope_S02", "pain"),
     ]
-    assert {(r["detector"], r["video_id"], r["source"]) for r in rows} == {
-        ("none (pre-cropped)", "", "icope")
-    }
+    assert {(r["detector"], r["video_id"], r["source"]) for r in rows} == {("none (pre-cropped)", "", "icope")}
     # square regions: the whole square image, then the centre squares of the tall and wide ones
     assert [tuple(int(r[k]) for k in "xywh") for r in rows] == [
         (0, 0, 150, 150),
