@@ -20,7 +20,8 @@ from service.errors import UserError
 from service.files import atomic_open, write_csv_atomic
 from service.vision.detectors import DETECTORS, FaceDetector, create_detector
 from service.vision.images import read_rgb
-from training.data.crops import FRAMES_CSV, detect_best_face, read_csv_rows
+from training.data.crops import FRAMES_CSV, detect_best_face
+from training.data.csvfiles import read_csv_rows
 from training.data.schema import FRAMES_COLUMNS
 
 logger = logging.getLogger(__name__)

@@ -7,14 +7,13 @@ skipped and counted. The output folder is built under a temporary name and renam
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from service.files import atomic_dir, write_csv_atomic
 from service.vision.crop import CropSpec, crop_face
 from service.vision.detectors import FaceBox, FaceDetector, best_face, create_detector
 from service.vision.images import read_rgb, write_rgb
+from training.data.csvfiles import read_csv_rows
 from training.data.schema import DATASET_COLUMNS, FRAMES_COLUMNS, LABELS, NO_FACE_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -83,27 +83,6 @@ class CropSummary:
 
 
 # --- input ----------------------------------------------------------------------------------------
-
-
-def read_csv_rows(path: Path, required: Sequence[str], expected: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
-    """(line number, row) pairs of a CSV; a missing file, missing column or no data rows is a UserError."""
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        header = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise UserError(
-                f"{path}: missing column(s) {', '.join(missing)}; expected columns: {', '.join(expected)} "
-                f"(found: {', '.join(header) or 'none'})"
-            )
-        reader.fieldnames = header
-        # line 1 is the header; DictReader skips blank lines, so count via reader.line_num
-        rows = [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
-    if not rows:
-        raise UserError(f"{path}: has a header but no data rows")
-    return rows
 
 
 def read_frames(frames_dir: Path, default_source: str = DEFAULT_SOURCE) -> list[FrameRow]:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from service.errors import UserError
 from service.files import atomic_dir, write_csv_atomic
 from service.vision.images import write_rgb
+from training.data.csvfiles import read_csv_rows
 from training.data.schema import FRAMES_COLUMNS, PLAN_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -68,30 +69,25 @@ def read_plan(path: Path) -> list[PlannedVideo]:
     """The included videos of a plan CSV written by `painwatch data plan`."""
     if not Path(path).is_file():
         raise UserError(f"{path}: plan not found; make one with `painwatch data plan MANIFEST -o plan.csv`")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in PLAN_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; is it a plan from `painwatch data plan`?")
-        videos = []
-        for line, row in enumerate(reader, start=2):
-            if row["included"].strip().lower() != "true":
-                continue
-            try:
-                videos.append(
-                    PlannedVideo(
-                        video_id=row["video_id"],
-                        infant_id=row["infant_id"],
-                        path=Path(row["path"]),
-                        label_policy=row["label_policy"],
-                        sample_fps=float(row["sample_fps"]),
-                        max_seconds=float(row["max_seconds"]) if row["max_seconds"] else None,
-                        window_start_s=float(row["window_start_s"] or 0.0),
-                        window_end_s=float(row["window_end_s"]) if row["window_end_s"] else None,
-                    )
+    videos = []
+    for line, row in read_csv_rows(Path(path), PLAN_COLUMNS, PLAN_COLUMNS):
+        if row["included"].lower() != "true":
+            continue
+        try:
+            videos.append(
+                PlannedVideo(
+                    video_id=row["video_id"],
+                    infant_id=row["infant_id"],
+                    path=Path(row["path"]),
+                    label_policy=row["label_policy"],
+                    sample_fps=float(row["sample_fps"]),
+                    max_seconds=float(row["max_seconds"]) if row["max_seconds"] else None,
+                    window_start_s=float(row["window_start_s"] or 0.0),
+                    window_end_s=float(row["window_end_s"]) if row["window_end_s"] else None,
                 )
-            except ValueError as exc:
-                raise UserError(f"{path}: line {line}: {exc}") from exc
+            )
+        except ValueError as exc:
+            raise UserError(f"{path}: line {line}: {exc}") from exc
     return videos
 
 

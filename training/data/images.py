@@ -25,10 +25,10 @@ from training.data.crops import (
     CropNamer,
     build_output_dir,
     check_output_dir,
-    read_csv_rows,
     safe_name,
     write_dataset_info,
 )
+from training.data.csvfiles import read_csv_rows
 from training.data.schema import DATASET_COLUMNS, LABELS
 
 logger = logging.getLogger(__name__)

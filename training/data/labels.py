@@ -18,6 +18,7 @@ import numpy as np
 from service.errors import UserError, ValidationErrors
 from service.files import write_csv_atomic
 from service.vision.images import read_rgb, write_rgb
+from training.data.csvfiles import read_csv_rows
 from training.data.schema import FRAMES_COLUMNS, LABELS
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,7 @@ def read_frames_csv(frames_dir: Path) -> list[dict[str, str]]:
     path = Path(frames_dir) / "frames.csv"
     if not path.is_file():
         raise UserError(f"{path}: not found; run `painwatch data extract PLAN -o {frames_dir}` first")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in FRAMES_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(FRAMES_COLUMNS)}")
-        return list(reader)
+    return [row for _line, row in read_csv_rows(path, FRAMES_COLUMNS, FRAMES_COLUMNS)]
 
 
 def pending_manual_frames(rows: list[dict[str, str]]) -> list[dict[str, str]]:
