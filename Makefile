@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.painwatch-installed
 DEMO_DIR ?= demo-output
 
-.PHONY: install models run demo-data test test-slow lint typecheck bench clean
+.PHONY: install models run demo-data demo-model test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ run: models
 # The synthetic end-to-end data pipeline (synthetic faces, never clinical data).
 demo-data: models
 	$(BIN)/painwatch data demo -o $(DEMO_DIR)
+
+# Rebuild the demo model shipped in exported_models/demo-synthetic/1 (SYNTHETIC data; ~10 min on 2 cores).
+DEMO_MODEL_WORK ?= build/demo-model
+demo-model: models
+	rm -rf $(DEMO_MODEL_WORK)
+	$(BIN)/painwatch data synth -o $(DEMO_MODEL_WORK)/cohort --no-videos --seed 0
+	$(BIN)/painwatch train --config training/configs/demo_synthetic.yaml \
+		--dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv -o $(DEMO_MODEL_WORK)/run
+	$(BIN)/painwatch export $(DEMO_MODEL_WORK)/run/final -o exported_models/demo-synthetic/1 --overwrite \
+		--fp16-weights --check-dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv
 
 lint: install
 	$(BIN)/ruff check service training tests bench
