@@ -39,6 +39,9 @@ demo-model: models
 		--dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv -o $(DEMO_MODEL_WORK)/run
 	$(BIN)/painwatch export $(DEMO_MODEL_WORK)/run/final -o exported_models/demo-synthetic/1 --overwrite \
 		--fp16-weights --check-dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv
+	mkdir -p exported_models/demo-synthetic/1/training_report
+	cd $(DEMO_MODEL_WORK)/run && cp -r report.md report.html results.json predictions.csv figures \
+		$(CURDIR)/exported_models/demo-synthetic/1/training_report/
 
 lint: install
 	$(BIN)/ruff check service training tests bench
