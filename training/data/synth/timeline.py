@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from service.aggregation.scales import Scale, ScaleRules, estimate_face_score
 from training.data.synth.cues import CUES, MOUTH_CUES
 from training.data.synth.faces import Identity
 
@@ -24,14 +25,9 @@ VOCAL_CHOICES: dict[int, tuple[int, ...]] = {0: (0,), 2: (1, 1, 2), 3: (1, 2, 2)
 
 
 def dan_face_score(fraction: float) -> int:
-    """The DAN facial item for the fraction of the window with the pain expression."""
-    if fraction <= 0.0:
-        return 0
-    if fraction < 1.0 / 3.0:
-        return 2
-    if fraction <= 2.0 / 3.0:
-        return 3
-    return 4
+    """The DAN facial item for the fraction of the window with the pain expression: the bedside service's own
+    rule with its default thresholds, so the cohort's ground truth and the live estimate cannot drift apart."""
+    return estimate_face_score(Scale.DAN, fraction, ScaleRules()) or 0  # None only for an unknown fraction
 
 
 @dataclass(frozen=True)
