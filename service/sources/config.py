@@ -84,7 +84,12 @@ class CaptureConfig(_Strict):
     """How a bed's capture thread detects a dead source and reopens it."""
 
     no_signal_after_s: float = Field(
-        default=2.0, gt=0, description="Mark the bed `no_signal` when no valid frame arrived for this long."
+        default=1.5,
+        gt=0,
+        description=(
+            "Mark the bed `no_signal` when no valid frame arrived for this long. 1.5 s plus the 0.1 s watchdog "
+            "tick keeps the promise that a stuck source shows as `no_signal` within 2 s."
+        ),
     )
     read_timeout_s: float = Field(
         default=0.25,

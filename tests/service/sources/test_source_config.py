@@ -83,7 +83,7 @@ def test_capture_config_refuses_inconsistent_timings(settings: dict[str, float],
 
 def test_capture_defaults() -> None:
     config = CaptureConfig()
-    assert (config.no_signal_after_s, config.backoff_initial_s, config.backoff_max_s) == (2.0, 0.5, 30.0)
+    assert (config.no_signal_after_s, config.backoff_initial_s, config.backoff_max_s) == (1.5, 0.5, 30.0)
 
 
 @pytest.mark.parametrize("model", [VideoSourceConfig, CameraSourceConfig, RealSenseSourceConfig, CaptureConfig])
