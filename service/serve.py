@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
+from service.alerts.center import AlertCenter
 from service.api import create_app
 from service.config import ServiceSettings
 from service.config.loading import demo_video_path
@@ -18,6 +19,9 @@ from service.errors import UserError
 from service.inference import InferenceEngine, ModelLoadError
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime, CaptureFactory, real_capture
+from service.pipeline.broadcaster import Broadcaster
+from service.store import Store, default_url
+from service.store.writer import StoreWriter
 from service.vision.detectors import create_detector
 
 logger = logging.getLogger(__name__)
@@ -33,6 +37,7 @@ class Service:
     beds: list[BedRuntime]
     metrics: ServiceMetrics
     app: FastAPI
+    alerts: AlertCenter
 
 
 def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = real_capture) -> Service:
@@ -50,9 +55,37 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
         )
     except ModelLoadError as exc:
         raise UserError(f"model.path: {exc} (set model.path in the config or PAINWATCH_MODEL__PATH)") from exc
-    beds = [BedRuntime(bed, settings, engine, metrics, capture_factory) for bed in settings.beds]
-    app = create_app(settings, engine, beds, metrics)
-    return Service(settings, engine, beds, metrics, app)
+    alerts = build_alert_center(settings)
+    beds = [
+        BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe) for bed in settings.beds
+    ]
+    app = create_app(settings, engine, beds, metrics, alerts=alerts)
+    return Service(settings, engine, beds, metrics, app, alerts)
+
+
+def build_alert_center(settings: ServiceSettings) -> AlertCenter:
+    """Open (and upgrade) the database, register the beds, and continue the alerts left open last time."""
+    config = settings.store
+    url = config.url or default_url(settings.data_dir)
+    try:
+        store = Store.open(url)
+    except Exception as exc:
+        raise UserError(f"store.url: cannot open or upgrade the database ({type(exc).__name__}: {exc})") from exc
+    store.ensure_beds((bed.id, bed.label, bed.scale.value) for bed in settings.beds)
+    retention_s = config.trend_retention_hours * 3600.0
+    writer = StoreWriter(store, config.queue_size, purge_interval_s=config.purge_interval_s)
+    beds = {bed.id: (bed.scale, settings.alert_params(bed)) for bed in settings.beds}
+    center = AlertCenter(beds, store, writer, Broadcaster("alerts", max_queue=256), trend_hz=config.trend_hz)
+    writer.on_tick = center.tick
+    writer.purge = lambda: _purge_trend(store, center.clock() - retention_s)
+    center.restore()
+    return center
+
+
+def _purge_trend(store: Store, older_than: float) -> None:
+    removed = store.purge_trend(older_than)
+    if removed:
+        logger.info("purged %d score-trend point(s)", removed)
 
 
 def prepare_demo_video(settings: ServiceSettings) -> None:

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.alerts.center import AlertCenter
+from service.api.routes import alerts as alerts_routes
 from service.api.routes import beds as beds_routes
 from service.api.routes import health, model, streams
 from service.api.routes import metrics as metrics_routes
@@ -30,9 +32,10 @@ def create_app(
     beds: Iterable[BedRuntime],
     metrics: ServiceMetrics | None = None,
     manage_lifecycle: bool = True,
+    alerts: AlertCenter | None = None,
 ) -> FastAPI:
     """The app over already-built parts; with `manage_lifecycle` it starts/stops them with the server."""
-    state = ServiceState(settings, engine, {b.bed_id: b for b in beds}, metrics or ServiceMetrics())
+    state = ServiceState(settings, engine, {b.bed_id: b for b in beds}, metrics or ServiceMetrics(), alerts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,12 +55,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = state
-    for router in (health.router, beds_routes.router, model.router, streams.router, metrics_routes.router):
+    routers = (health.router, beds_routes.router, alerts_routes.router, model.router, streams.router)
+    for router in (*routers, metrics_routes.router):
         app.include_router(router)
     return app
 
 
 def start_service(state: ServiceState) -> None:
+    if state.alerts is not None:
+        state.alerts.writer.start()  # before the beds: their first readings already go to the store
     state.engine.start()
     for bed in state.beds.values():
         bed.start()
@@ -72,4 +78,7 @@ def stop_service(state: ServiceState) -> None:
     for bed in state.beds.values():
         bed.stop(per_bed)
     state.engine.stop(per_bed)
+    if state.alerts is not None:
+        state.alerts.writer.stop(per_bed)  # writes what the beds queued last
+        state.alerts.broadcaster.close_all()
     logger.info("service stopped in %.2f s", time.monotonic() - started)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from service.alerts.models import AlertEventMessage, AlertsSnapshotMessage
 from service.files import atomic_open
 from service.pipeline.messages import BedFrameMessage, BedsSummaryMessage
 
@@ -18,6 +19,8 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 SCHEMAS: dict[str, type[BaseModel]] = {
     "bed_frame.schema.json": BedFrameMessage,
     "beds_summary.schema.json": BedsSummaryMessage,
+    "alert_event.schema.json": AlertEventMessage,
+    "alerts_snapshot.schema.json": AlertsSnapshotMessage,
 }
 
 

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request, WebSocket
 
+from service.alerts.center import AlertCenter
 from service.config import ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime
+from service.pipeline.messages import BedSummary
 
 
 @dataclass
@@ -18,6 +20,20 @@ class ServiceState:
     engine: InferenceEngine
     beds: dict[str, BedRuntime]
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    alerts: AlertCenter | None = None
+
+    def alert_center(self) -> AlertCenter:
+        if self.alerts is None:
+            raise HTTPException(status_code=503, detail="alerts are not available in this service instance")
+        return self.alerts
+
+    def bed_summary(self, bed: BedRuntime) -> BedSummary:
+        """The bed's latest state with its active alerts and pause (what /ws/beds and REST show)."""
+        summary = bed.summary()
+        if self.alerts is not None:
+            summary.active_alerts = self.alerts.active_for(bed.bed_id)
+            summary.alerts_paused_until = self.alerts.bed_state(bed.bed_id).paused_until
+        return summary
 
     def bed(self, bed_id: str) -> BedRuntime:
         runtime = self.beds.get(bed_id)

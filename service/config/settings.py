@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.aggregation import AggregationParams, Scale
+from service.alerts.params import AlertParams
 from service.inference import default_providers
 from service.sources.config import CaptureConfig, SourceConfig
 from service.vision.detectors import DETECTORS
@@ -54,6 +55,9 @@ class BedConfig(_Strict):
         default=10.0,
         gt=0,
         description="At most this many frames analysed per second (newest frame first); null = as fast as possible.",
+    )
+    alerts: AlertParams | None = Field(
+        default=None, description="This bed's alert thresholds and timers (null: the service-wide `alerts`)."
     )
 
 
@@ -108,6 +112,22 @@ class ServerConfig(_Strict):
     )
 
 
+class StoreConfig(_Strict):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy database URL, e.g. postgresql+psycopg://user:pw@host/db (env PAINWATCH_STORE__URL); "
+        "null: a SQLite file (WAL) painwatch.db in data_dir.",
+    )
+    trend_hz: float = Field(default=1.0, gt=0, le=10, description="Score-trend points stored per bed per second.")
+    trend_retention_hours: float = Field(
+        default=72.0, gt=0, description="Score-trend points older than this are purged (alerts are kept)."
+    )
+    purge_interval_s: float = Field(default=600.0, gt=0, description="How often old trend points are purged.")
+    queue_size: int = Field(
+        default=10_000, ge=10, description="Writes waiting for the database; beyond it new ones are dropped (counted)."
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Everything `painwatch serve` needs. YAML values are overridden by PAINWATCH_* environment variables
     (nested keys with `__`, e.g. PAINWATCH_SERVER__PORT=9000)."""
@@ -123,8 +143,13 @@ class ServiceSettings(BaseSettings):
     )
     stream: StreamConfig = Field(default_factory=lambda: StreamConfig(), description="WebSocket output.")
     server: ServerConfig = Field(default_factory=lambda: ServerConfig(), description="Bind address and shutdown.")
+    alerts: AlertParams = Field(
+        default_factory=lambda: AlertParams(), description="Alert thresholds and timers (beds may override)."
+    )
+    store: StoreConfig = Field(default_factory=lambda: StoreConfig(), description="Database and trend retention.")
     data_dir: Path = Field(
-        default_factory=default_data_dir, description="Cache folder (the generated synthetic demo video lives here)."
+        default_factory=default_data_dir,
+        description="Data folder: the generated synthetic demo video and the default SQLite database live here.",
     )
 
     @field_validator("data_dir")
@@ -154,6 +179,9 @@ class ServiceSettings(BaseSettings):
 
     def bed(self, bed_id: str) -> BedConfig | None:
         return next((b for b in self.beds if b.id == bed_id), None)
+
+    def alert_params(self, bed: BedConfig) -> AlertParams:
+        return bed.alerts if bed.alerts is not None else self.alerts
 
 
 def settings_from_dict(data: dict[str, Any]) -> ServiceSettings:

@@ -10,7 +10,7 @@ from service.config import BedConfig, ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.broadcaster import Broadcaster
-from service.pipeline.messages import BedState, BedSummary
+from service.pipeline.messages import BedFrameMessage, BedState, BedSummary
 from service.pipeline.worker import BedWorker, CaptureLike, WorkerOptions
 from service.vision.detectors import FaceDetector, create_detector
 
@@ -34,6 +34,7 @@ class BedRuntime:
         engine: InferenceEngine,
         metrics: ServiceMetrics | None = None,
         capture_factory: CaptureFactory = real_capture,
+        on_message: Callable[[BedFrameMessage], None] | None = None,
     ) -> None:
         self.config = config
         self.stale_after_s = settings.stream.stale_after_s
@@ -48,7 +49,7 @@ class BedRuntime:
             infer_timeout_s=settings.model.infer_timeout_s,
         )
         self.worker = BedWorker(
-            config.id, self.capture, self._make_detector, engine, self.broadcaster, options, metrics
+            config.id, self.capture, self._make_detector, engine, self.broadcaster, options, metrics, on_message
         )
 
     @property

@@ -12,6 +12,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.aggregation import Scale
+from service.alerts.models import Alert
 
 SCHEMA_VERSION: Final = 1
 
@@ -109,6 +110,8 @@ class BedSummary(_Wire):
     low_evidence: bool = True
     analysed_fps: float = 0.0
     last_update_ts: float | None = None
+    active_alerts: list[Alert] = Field(default_factory=list, description="The bed's open and acknowledged alerts.")
+    alerts_paused_until: float | None = Field(default=None, description="Alerts paused until (Unix s); null = live.")
 
 
 class BedsSummaryMessage(_Wire):

@@ -88,8 +88,11 @@ class BedWorker:
         broadcaster: Broadcaster,
         options: WorkerOptions,
         metrics: ServiceMetrics | None = None,
+        on_message: Callable[[BedFrameMessage], None] | None = None,
     ) -> None:
         self.bed_id = bed_id
+        self.on_message = on_message
+        """Called with every published message (the alert center); must not block."""
         self.capture = capture
         self.engine = engine
         self.broadcaster = broadcaster
@@ -293,6 +296,11 @@ class BedWorker:
         message.latency_ms = (time.time() - message.capture_ts) * 1000.0 if message.sequence >= 0 else 0.0
         self.last_message = message
         self.broadcaster.publish(Outgoing(message.model_dump_json(), jpeg))
+        if self.on_message is not None:
+            try:
+                self.on_message(message)
+            except Exception:  # alerting trouble must never stop the bed's monitoring
+                logger.exception("bed %s: the message hook failed", self.bed_id)
         publish_s = time.perf_counter() - started
         if self.metrics is not None:
             self._record(message, timings, publish_s)

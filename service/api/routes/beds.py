@@ -1,21 +1,37 @@
-"""Beds: configuration, latest state and counters."""
+"""Beds: configuration, latest state and counters; pausing and resuming a bed's alerts."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, ConfigDict, Field
 
+from service.alerts.center import ANONYMOUS
+from service.alerts.models import BedAlertState
 from service.api.state import ServiceState, get_state
 from service.pipeline.bed import BedRuntime
 
 router = APIRouter(prefix="/api/beds", tags=["beds"])
 
 
-def bed_report(bed: BedRuntime) -> dict[str, Any]:
+UserParam = Annotated[str, Query(max_length=100, description="Who acts (until login exists; default anonymous).")]
+
+
+class PauseRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why (e.g. 'procedure: heel lance').")
+    minutes: float | None = Field(
+        default=None, gt=0, description="Pause length (default and upper limit from the bed's alert settings)."
+    )
+
+
+def bed_report(state: ServiceState, bed: BedRuntime) -> dict[str, Any]:
     capture = bed.capture
     return {
-        "summary": bed.summary().model_dump(mode="json"),
+        "summary": state.bed_summary(bed).model_dump(mode="json"),
         "source": {
             "type": bed.config.source.type,
             "state": capture.state,
@@ -42,9 +58,31 @@ def bed_report(bed: BedRuntime) -> dict[str, Any]:
 
 @router.get("", summary="Every bed's latest state")
 def list_beds(state: Annotated[ServiceState, Depends(get_state)]) -> list[dict[str, Any]]:
-    return [bed_report(bed) for bed in state.beds.values()]
+    return [bed_report(state, bed) for bed in state.beds.values()]
 
 
 @router.get("/{bed_id}", summary="One bed's latest state and counters")
 def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
-    return bed_report(state.bed(bed_id))
+    return bed_report(state, state.bed(bed_id))
+
+
+@router.post("/{bed_id}/pause", summary="Pause the bed's alerts (scores are still recorded); they resume by themselves")
+async def pause_alerts(
+    bed_id: str, request: PauseRequest, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+) -> BedAlertState:
+    state.bed(bed_id)
+    center = state.alert_center()
+    paused = center.pause(bed_id, request.minutes, request.reason, user)
+    await asyncio.to_thread(center.writer.flush)
+    return paused
+
+
+@router.post("/{bed_id}/resume", summary="Resume the bed's alerts now")
+async def resume_alerts(
+    bed_id: str, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+) -> BedAlertState:
+    state.bed(bed_id)
+    center = state.alert_center()
+    resumed = center.resume(bed_id, user)
+    await asyncio.to_thread(center.writer.flush)
+    return resumed

@@ -1,4 +1,4 @@
-"""WebSockets: per-bed frame stream (JSON, then an optional Grad-CAM JPEG) and the all-beds summary.
+"""WebSockets: per-bed frame stream (JSON, then an optional Grad-CAM JPEG), the all-beds summary, alerts.
 
 A client only ever reads from its own bounded queue (filled by the broadcaster, oldest dropped when full),
 so a slow client loses frames instead of slowing anything down; one that accepts nothing for
@@ -89,7 +89,7 @@ async def beds_summary(websocket: WebSocket, state: Annotated[ServiceState, Depe
     timeout = state.settings.stream.send_timeout_s
     try:
         while not disconnected.done():
-            message = BedsSummaryMessage(ts=time.time(), beds=[b.summary() for b in state.beds.values()])
+            message = BedsSummaryMessage(ts=time.time(), beds=[state.bed_summary(b) for b in state.beds.values()])
             if not await _send(websocket, Outgoing(message.model_dump_json()), timeout):
                 await websocket.close(CLOSE_TOO_SLOW, "client too slow")
                 return
@@ -98,4 +98,39 @@ async def beds_summary(websocket: WebSocket, state: Annotated[ServiceState, Depe
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
+        disconnected.cancel()
+
+
+@router.websocket("/ws/alerts")
+async def alert_stream(websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
+    """First an `alerts_snapshot` (active alerts, pauses), then every `alert_event` as it happens."""
+    await websocket.accept()
+    if state.alerts is None:
+        await websocket.close(CLOSE_GOING_AWAY, "alerts are not available")
+        return
+    broadcaster = state.alerts.broadcaster
+    subscription = broadcaster.subscribe()  # before the snapshot, so no event falls between the two
+    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+    timeout = state.settings.stream.send_timeout_s
+    try:
+        if not await _send(websocket, Outgoing(state.alerts.snapshot().model_dump_json()), timeout):
+            return
+        while True:
+            next_item = asyncio.create_task(subscription.queue.get())
+            done, _ = await asyncio.wait({next_item, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if disconnected in done:
+                next_item.cancel()
+                return
+            item = next_item.result()
+            if item is None:
+                await websocket.close(CLOSE_GOING_AWAY, "service shutting down")
+                return
+            if not await _send(websocket, item, timeout):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "client too slow"), 1.0)
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        broadcaster.unsubscribe(subscription)
         disconnected.cancel()

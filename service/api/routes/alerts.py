@@ -1,0 +1,65 @@
+"""Alerts: list with filters, one alert with its events, acknowledge with a verdict.
+
+Until access control exists, `user` is a plain query parameter (default "anonymous") recorded with the action;
+the access-control work replaces it with the authenticated user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.alerts.center import ANONYMOUS, AlertNotFound
+from service.alerts.engine import AlertError
+from service.alerts.models import Alert, AlertStatus, Verdict
+from service.api.state import ServiceState, get_state
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+UserParam = Annotated[str, Query(max_length=100, description="Who acts (until login exists; default anonymous).")]
+
+
+class AckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verdict: Verdict = Field(description="pain_confirmed | not_pain | unsure.")
+    note: str | None = Field(default=None, max_length=2000, description="Free text (no patient identifiers).")
+
+
+@router.get("", summary="Alerts, newest first (filters: bed, status, since = updated at or after, Unix s)")
+def list_alerts(
+    state: Annotated[ServiceState, Depends(get_state)],
+    bed: str | None = None,
+    status: AlertStatus | None = None,
+    since: float | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[Alert]:
+    store = state.alert_center().store
+    return store.list_alerts(bed, status.value if status else None, since, limit)
+
+
+@router.get("/{alert_id}", summary="One alert with its events")
+def get_alert(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
+    found = state.alert_center().store.get_alert(alert_id)
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"unknown alert {alert_id!r}")
+    alert, events = found
+    return {"alert": alert.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
+
+
+@router.post("/{alert_id}/ack", summary="Acknowledge with a verdict and a note (409 when already acknowledged)")
+async def acknowledge(
+    alert_id: str, request: AckRequest, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+) -> Alert:
+    center = state.alert_center()
+    try:
+        alert = center.acknowledge(alert_id, user, request.verdict, request.note)
+    except AlertNotFound as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    except AlertError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
+    await asyncio.to_thread(center.writer.flush)  # answer once it is stored
+    return alert

@@ -1,0 +1,100 @@
+"""The tables (SQLAlchemy 2 typed ORM). Times are Unix seconds (float): one clock across SQLite and PostgreSQL.
+
+Change a table only together with a new migration under `migrations/versions/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BedRow(Base):
+    __tablename__ = "beds"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    scale: Mapped[str] = mapped_column(String(16))
+    paused_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class AlertRow(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_bed_status", "bed_id", "status"), Index("ix_alerts_opened_at", "opened_at"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    bed_id: Mapped[str] = mapped_column(String(64), ForeignKey("beds.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    opened_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_escalated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peak_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    verdict: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AlertEventRow(Base):
+    __tablename__ = "alert_events"
+    __table_args__ = (Index("ix_alert_events_alert", "alert_id"), Index("ix_alert_events_ts", "ts"))
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alert_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("alerts.id"), nullable=True)
+    bed_id: Mapped[str] = mapped_column(String(64), ForeignKey("beds.id"))
+    ts: Mapped[float] = mapped_column(Float)
+    type: Mapped[str] = mapped_column(String(32))
+    user: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ScoreTrendRow(Base):
+    """One point per bed per second: what the dashboard's trend and sparkline draw."""
+
+    __tablename__ = "score_trend"
+    __table_args__ = (Index("ix_score_trend_bed_ts", "bed_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bed_id: Mapped[str] = mapped_column(String(64), ForeignKey("beds.id"))
+    ts: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16))
+    smoothed_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    pain_fraction: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimated_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    face_visible_share: Mapped[float] = mapped_column(Float)
+    low_evidence: Mapped[bool]
+
+
+class UserRow(Base):
+    """Filled by the access-control work; password_hash stays null until then."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(32))
+    password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_ts", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float)
+    who: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,154 @@
+"""Alerts end to end on a real `painwatch serve` process: a pain episode opens from the real pipeline (synthetic
+astronaut video, a deliberately low pain threshold and short minimum times), is pushed on /ws/alerts, listed by
+REST, survives `kill -9` and a restart, and is acknowledged; pause/resume round-trip through the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jsonschema
+import pytest
+import websockets
+
+from service.api.schemas import SCHEMA_DIR
+from service.demo_video import write_demo_video
+
+pytestmark = pytest.mark.timeout(240)
+
+EVENT_SCHEMA = json.loads((SCHEMA_DIR / "alert_event.schema.json").read_text())
+SNAPSHOT_SCHEMA = json.loads((SCHEMA_DIR / "alerts_snapshot.schema.json").read_text())
+SUMMARY_SCHEMA = json.loads((SCHEMA_DIR / "beds_summary.schema.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(tmp: Path, model_dir: Path, port: int) -> Path:
+    video = write_demo_video(tmp / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
+    config = tmp / "c.yaml"
+    config.write_text(
+        f"beds: [{{id: b1, scale: DAN, analysis_rate_hz: 5, source: {{type: video, path: '{video}'}}}}]\n"
+        f"model: {{path: '{model_dir}', providers: [CPUExecutionProvider]}}\n"
+        # every face frame counts as pain: the episode opens from the real pipeline within seconds
+        "aggregation: {window_s: 2, pain_threshold: 0.000001, min_face_share: 0.2}\n"
+        "alerts: {open_after_s: 1, close_after_s: 600, high_after_s: 600}\n"
+        f"server: {{port: {port}}}\ndata_dir: '{tmp / 'data'}'\n"
+    )
+    return config
+
+
+def start(config: Path, port: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while True:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert time.monotonic() < deadline, "service did not become healthy"
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.3)
+
+
+@pytest.fixture
+def service(model_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, int, list[subprocess.Popen[str]]]]:
+    port = free_port()
+    processes: list[subprocess.Popen[str]] = []
+    yield write_config(tmp_path, model_dir, port), port, processes
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def first_open_event(url: str) -> tuple[dict, dict]:
+    async with websockets.connect(url) as ws:
+        snapshot = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        deadline = time.monotonic() + 90
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic())))
+            jsonschema.validate(message, EVENT_SCHEMA)
+            if message["event"]["type"] == "opened" and message["alert"]["kind"] == "pain_episode":
+                return snapshot, message
+
+
+def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> None:
+    config, port, processes = service
+    base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+    processes.append(start(config, port))
+    snapshot, opened = asyncio.run(first_open_event(f"{ws}/ws/alerts"))
+    jsonschema.validate(snapshot, SNAPSHOT_SCHEMA)
+    assert snapshot["type"] == "alerts_snapshot" and snapshot["beds"] == [
+        {"bed_id": "b1", "paused_until": None, "pause_reason": None}
+    ]
+    alert_id = opened["alert"]["id"]
+    assert opened["alert"]["priority"] == "medium" and opened["alert"]["peak_score"] == 4
+
+    listed = httpx.get(f"{base}/api/alerts", params={"status": "open", "bed": "b1"}).json()
+    assert [a["id"] for a in listed] == [alert_id]
+    detail = httpx.get(f"{base}/api/alerts/{alert_id}").json()
+    assert [e["type"] for e in detail["events"]] == ["opened"] and detail["alert"]["status"] == "open"
+    assert httpx.get(f"{base}/api/alerts/nope").status_code == 404
+    summary = json.loads(asyncio.run(_one(f"{ws}/ws/beds")))
+    jsonschema.validate(summary, SUMMARY_SCHEMA)
+    assert [a["id"] for a in summary["beds"][0]["active_alerts"]] == [alert_id]
+
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait(10)
+    processes.append(start(config, port))
+    after = httpx.get(f"{base}/api/alerts/{alert_id}").json()
+    assert after["alert"]["status"] == "open" and after["alert"]["opened_at"] == opened["alert"]["opened_at"]
+    assert [a["id"] for a in httpx.get(f"{base}/api/alerts", params={"status": "open"}).json()] == [alert_id]
+    assert [a["id"] for a in httpx.get(f"{base}/api/beds/b1").json()["summary"]["active_alerts"]] == [alert_id]
+
+    ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", params={"user": "nurse-a"},
+                     json={"verdict": "not_pain", "note": "synthetic video"})  # fmt: skip
+    assert ack.status_code == 200, ack.text
+    assert ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] == "nurse-a"
+    again = httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "unsure"})
+    assert again.status_code == 409
+    assert httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "maybe"}).status_code == 422
+    acked = httpx.get(f"{base}/api/alerts", params={"status": "acknowledged"}).json()
+    assert [(a["id"], a["verdict"], a["note"]) for a in acked] == [(alert_id, "not_pain", "synthetic video")]
+    events = httpx.get(f"{base}/api/alerts/{alert_id}").json()["events"]
+    assert [e["type"] for e in events] == ["opened", "acknowledged"] and events[1]["user"] == "nurse-a"
+
+
+def test_pause_and_resume_through_the_api(service) -> None:
+    config, port, processes = service
+    base = f"http://127.0.0.1:{port}"
+    processes.append(start(config, port))
+    paused = httpx.post(f"{base}/api/beds/b1/pause", json={"reason": "heel lance", "minutes": 5}).json()
+    assert paused["pause_reason"] == "heel lance" and paused["paused_until"] > time.time() + 290
+    assert httpx.post(f"{base}/api/beds/nope/pause", json={"reason": "x"}).status_code == 404
+    time.sleep(4)  # the bed is in pain all along: nothing opens while paused
+    assert httpx.get(f"{base}/api/alerts").json() == []
+    assert httpx.get(f"{base}/api/beds/b1").json()["summary"]["alerts_paused_until"] == paused["paused_until"]
+    resumed = httpx.post(f"{base}/api/beds/b1/resume", params={"user": "nurse-b"}).json()
+    assert resumed == {"bed_id": "b1", "paused_until": None, "pause_reason": None}
+    deadline = time.monotonic() + 60
+    while not httpx.get(f"{base}/api/alerts", params={"status": "open"}).json():
+        assert time.monotonic() < deadline, "no episode after resuming"
+        time.sleep(0.5)
+
+
+async def _one(url: str) -> str:
+    async with websockets.connect(url) as ws:
+        return str(await asyncio.wait_for(ws.recv(), 30))

@@ -1,0 +1,121 @@
+"""Migrations upgrade an empty database to head on SQLite and on a real PostgreSQL server.
+
+PostgreSQL: `PAINWATCH_TEST_POSTGRES_URL` when set; otherwise a throwaway cluster started here with Debian's
+`initdb`/`pg_ctl` (as the `postgres` user when running as root); skipped, with the reason, when neither works.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from service.aggregation import Scale
+from service.alerts import AlertEngine, AlertParams, Reading
+from service.store.database import Store, create_db_engine, table_columns, upgrade
+
+EXPECTED = {
+    "beds": {"id", "label", "scale", "paused_until", "pause_reason", "created_at"},
+    "alerts": {"id", "bed_id", "kind", "priority", "status", "opened_at", "closed_at", "verdict", "note"},
+    "alert_events": {"id", "alert_id", "bed_id", "ts", "type", "user", "details"},
+    "score_trend": {"bed_id", "ts", "state", "estimated_score", "face_visible_share", "low_evidence"},
+    "users": {"id", "name", "role", "password_hash", "created_at"},
+    "audit_log": {"id", "ts", "who", "action", "details"},
+}
+
+
+def check_schema_and_round_trip(store: Store) -> None:
+    columns = table_columns(store.engine)
+    for table, expected in EXPECTED.items():
+        assert expected <= columns[table], (table, expected - columns[table])
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+    store.ensure_beds([("b1", "Bed 1", "DAN")])
+    engine = AlertEngine({"b1": (Scale.DAN, AlertParams(open_after_s=0))})
+    change = engine.observe(Reading("b1", 100.0, "ok", 4, False))[0]
+    with store.sessions.begin() as session:
+        store.save_change(session, change.event, change.alert)
+    assert [a.id for a in store.active_alerts()] == [change.alert.id]  # type: ignore[union-attr]
+    alert, events = store.get_alert(change.alert.id)  # type: ignore[arg-type,misc,union-attr]
+    assert alert.kind.value == "pain_episode" and [e.type.value for e in events] == ["opened"]
+    assert events[0].details == {"priority": "medium"}
+
+
+def test_sqlite_upgrade_from_empty_uses_wal(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'sub' / 'painwatch.db'}")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
+    check_schema_and_round_trip(store)
+    upgrade(store.engine)  # idempotent: a restart upgrades again
+    store.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    found = shutil.which("pg_ctl")
+    return Path(found).parent if found else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    url = os.environ.get("PAINWATCH_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL not tested: no initdb/pg_ctl found and PAINWATCH_TEST_POSTGRES_URL is not set")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root
+        if shutil.which("runuser") is None:
+            pytest.skip("PostgreSQL not tested: running as root without runuser to start the server as postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="painwatch-pg-"))
+    if as_user:
+        shutil.chown(root, "postgres")
+    data, port = root / "data", _free_port()
+    init = subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "painwatch"],
+                          capture_output=True, text=True)  # fmt: skip
+    if init.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL not tested: initdb failed: {init.stderr.strip()[-300:]}")
+    options = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
+                            str(root / "log"), "start"], capture_output=True, text=True)  # fmt: skip
+    if start.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"PostgreSQL not tested: pg_ctl start failed: {start.stderr.strip()[-300:]}")
+    try:
+        yield f"postgresql+psycopg://painwatch@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_postgresql_upgrade_from_empty(postgres_url: str) -> None:
+    engine = create_db_engine(postgres_url)
+    with engine.begin() as connection:  # start from empty even on a reused server
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = Store.open(postgres_url)
+    assert store.engine.url.get_backend_name() == "postgresql"
+    check_schema_and_round_trip(store)
+    store.close()
