@@ -14,6 +14,7 @@ from service.api.routes import alerts as alerts_routes
 from service.api.routes import beds as beds_routes
 from service.api.routes import health, model, streams
 from service.api.routes import metrics as metrics_routes
+from service.api.routes.web import install_dashboard
 from service.api.state import ServiceState
 from service.config import ServiceSettings
 from service.inference import InferenceEngine
@@ -58,6 +59,7 @@ def create_app(
     routers = (health.router, beds_routes.router, alerts_routes.router, model.router, streams.router)
     for router in (*routers, metrics_routes.router):
         app.include_router(router)
+    install_dashboard(app)
     return app
 
 

@@ -1,0 +1,123 @@
+// Alerts: filtered list (live via /ws/alerts events), review with snapshot and trace, acknowledge with a verdict.
+import * as api from './api.js';
+import { traceChart } from './chart.js';
+import { clear, el } from './dom.js';
+import { KIND_LABEL, PRIORITY_LABEL, VERDICT_LABEL, clock, dateTime } from './format.js';
+
+const SINCE = { '': 'any time', 3600: 'last hour', 86400: 'last 24 h', 604800: 'last 7 days' };
+
+function options(select, entries, value) {
+  for (const [v, label] of entries) select.append(el('option', { value: v, selected: v === value }, label));
+  return select;
+}
+
+export function createAlerts(container, { alertId, filters = {}, beds = [], navigate }) {
+  const status = options(el('select', { id: 'f-status', name: 'status' }),
+    [['open', 'Open'], ['acknowledged', 'Acknowledged'], ['closed', 'Closed'], ['', 'All']], filters.status ?? 'open');
+  const bed = options(el('select', { id: 'f-bed', name: 'bed' }),
+    [['', 'All beds'], ...beds.map((b) => [b, b])], filters.bed ?? '');
+  const since = options(el('select', { id: 'f-since', name: 'since' }), Object.entries(SINCE), filters.since ?? '');
+  const list = el('div', { class: 'alert-list', 'aria-live': 'polite' });
+  const review = el('section', { class: 'panel review', hidden: !alertId });
+  for (const control of [status, bed, since]) control.addEventListener('change', () => navigate(currentFilters()));
+
+  clear(container).append(
+    el('h1', {}, 'Alerts'),
+    el('form', { class: 'filters', onsubmit: (e) => e.preventDefault() },
+      el('label', { for: 'f-status' }, 'Status'), status,
+      el('label', { for: 'f-bed' }, 'Bed'), bed,
+      el('label', { for: 'f-since' }, 'Updated'), since),
+    review, list);
+
+  function currentFilters() {
+    return { status: status.value, bed: bed.value, since: since.value };
+  }
+
+  async function loadList() {
+    const f = currentFilters();
+    try {
+      const rows = await api.alerts({ status: f.status, bed: f.bed, since: f.since ? Date.now() / 1000 - Number(f.since) : '' });
+      clear(list).append(rows.length ? el('table', { class: 'table', id: 'alert-table' },
+        el('thead', {}, el('tr', {}, ['Priority', 'Bed', 'Kind', 'Opened', 'Status', 'Peak', 'Verdict / note', ''].map((h) => el('th', {}, h)))),
+        el('tbody', {}, rows.map((a) => el('tr', { dataset: { alert: a.id, status: a.status }, class: a.id === alertId ? 'selected' : null },
+          el('td', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority] || a.priority)),
+          el('td', {}, a.bed_id),
+          el('td', {}, KIND_LABEL[a.kind] || a.kind, a.reason ? el('div', { class: 'small muted' }, a.reason) : null),
+          el('td', {}, dateTime(a.opened_at)),
+          el('td', {}, a.status),
+          el('td', {}, a.peak_score ?? '-'),
+          el('td', { class: 'verdict' }, a.verdict ? `${VERDICT_LABEL[a.verdict]}${a.note ? `: ${a.note}` : ''}` : '-',
+            a.acknowledged_by ? el('div', { class: 'small muted' }, `by ${a.acknowledged_by} at ${clock(a.acknowledged_at)}`) : null),
+          el('td', {}, el('a', { class: 'btn btn-small', href: `#/alerts/${encodeURIComponent(a.id)}?${new URLSearchParams(f)}` }, 'Review')))))) :
+        el('p', { class: 'muted big' }, 'No alerts match these filters.'));
+    } catch (error) {
+      clear(list).append(el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
+    }
+  }
+
+  async function loadReview() {
+    if (!alertId) return;
+    clear(review).append(el('p', { class: 'muted' }, 'Loading alert...'));
+    let found;
+    let snap;
+    try {
+      [found, snap] = await Promise.all([api.alert(alertId), api.snapshot(alertId).catch((e) => ({ error: e.message }))]);
+    } catch (error) {
+      clear(review).append(el('p', { class: 'error' }, `Could not load alert: ${error.message}`));
+      return;
+    }
+    const a = found.alert;
+    const message = el('p', { class: 'form-message', role: 'status' });
+    const note = el('textarea', { id: 'ack-note', name: 'note', maxlength: 2000, rows: 3, placeholder: 'What you saw (no patient identifiers)' });
+    const verdicts = el('fieldset', { class: 'verdicts' }, el('legend', {}, 'Verdict'),
+      Object.entries(VERDICT_LABEL).map(([value, label]) => el('label', { class: 'verdict-option' },
+        el('input', { type: 'radio', name: 'verdict', value, required: true }), ` ${label}`)));
+    const form = a.status === 'acknowledged' ?
+      el('p', { class: 'acked-info' }, `Acknowledged by ${a.acknowledged_by} at ${dateTime(a.acknowledged_at)}: ${VERDICT_LABEL[a.verdict] || a.verdict}${a.note ? ` - "${a.note}"` : ''}`) :
+      el('form', { class: 'ack-form', onsubmit: async (e) => {
+        e.preventDefault();
+        const chosen = form.querySelector('input[name=verdict]:checked');
+        if (!chosen) { message.textContent = 'Choose a verdict.'; return; }
+        try {
+          await api.acknowledge(alertId, chosen.value, note.value.trim());
+          message.textContent = 'Acknowledged.';
+          await Promise.all([loadReview(), loadList()]);
+        } catch (error) {
+          message.textContent = error.status === 409 ? 'Already acknowledged by someone else.' : `Failed: ${error.message}`;
+        }
+      } }, verdicts, el('label', { for: 'ack-note' }, 'Note'), note,
+      el('button', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' }, 'Acknowledge'));
+
+    clear(review).append(
+      el('h2', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority]), ` ${KIND_LABEL[a.kind] || a.kind} - bed ${a.bed_id}`),
+      el('p', {}, `Opened ${dateTime(a.opened_at)}; status ${a.status}${a.peak_score !== null && a.peak_score !== undefined ? `; peak score ${a.peak_score}` : ''}. ${a.reason || ''}`),
+      snapshotView(a, snap),
+      el('h3', {}, 'Events'),
+      el('ol', { class: 'events' }, found.events.map((ev) => el('li', {},
+        `${clock(ev.ts)} ${ev.type}${ev.user ? ` by ${ev.user}` : ''}${ev.details && ev.details.note ? `: ${ev.details.note}` : ''}`))),
+      form, message);
+    review.hidden = false;
+  }
+
+  loadList();
+  loadReview();
+  let pending = null;
+  return {
+    onAlertEvent() {
+      clearTimeout(pending);
+      pending = setTimeout(loadList, 300);
+    },
+    destroy() { clearTimeout(pending); },
+  };
+}
+
+function snapshotView(alert, snap) {
+  if (snap === null) return el('p', { class: 'muted snapshot-none' }, 'No snapshot for this alert.');
+  if (snap.error) return el('p', { class: 'error' }, `Snapshot unavailable: ${snap.error}`);
+  const chart = traceChart(snap.trace, snap.scale || 'DAN');
+  return el('div', { class: 'snapshot' },
+    el('figure', {}, el('img', { src: api.snapshotImage(alert.id, 'crop.jpg'), alt: 'face crop at the episode peak' }), el('figcaption', {}, 'Face crop at peak')),
+    el('figure', {}, el('img', { src: api.snapshotImage(alert.id, 'gradcam.jpg'), alt: 'Grad-CAM at the episode peak' }), el('figcaption', {}, 'Grad-CAM (pain class)')),
+    el('figure', { class: 'snapshot-trace' }, chart || el('pre', {}, JSON.stringify(snap.trace ?? snap, null, 1).slice(0, 4000)),
+      el('figcaption', {}, 'Score trace of the episode')));
+}

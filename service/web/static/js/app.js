@@ -1,0 +1,155 @@
+// Start-up, login state, the hash router, the shared live streams and the DEMO banner.
+import * as api from './api.js';
+import { createAlerts } from './alerts.js';
+import { createDetail } from './detail.js';
+import { createGrid } from './grid.js';
+import * as history from './history.js';
+import { createLogin } from './login.js';
+import { createModel } from './model.js';
+import { LiveSocket } from './ws.js';
+
+const view = document.getElementById('view');
+const connEl = document.getElementById('conn');
+const lostEl = document.getElementById('conn-lost');
+const nav = document.getElementById('nav');
+const who = document.getElementById('who');
+const alertCount = document.getElementById('alert-count');
+
+let current = null;
+let summary = null;
+let summaryStatus = 'connecting';
+let streams = [];
+let started = false;
+let bedIds = [];
+const activeAlerts = new Map();
+
+function showDemo(on) {
+  document.getElementById('demo-banner').hidden = !on;
+  document.body.classList.toggle('demo', on);
+}
+document.addEventListener('painwatch:demo', () => showDemo(true));
+
+function setConnection(status, detail) {
+  summaryStatus = status;
+  const live = status === 'live';
+  connEl.className = `conn conn-${status}`;
+  connEl.textContent = live ? 'LIVE' : status === 'connecting' ? 'CONNECTING' :
+    status === 'stale' ? 'NO DATA' : `CONNECTION LOST${detail && detail.retryInMs ? ` - retry in ${Math.ceil(detail.retryInMs / 1000)} s` : ''}`;
+  lostEl.hidden = live || status === 'connecting';
+  if (!live) history.gap(Date.now() / 1000);
+  if (current && current.setConnection) current.setConnection(live ? 'live' : 'lost');
+}
+
+function updateAlertCount() {
+  const open = [...activeAlerts.values()].filter((a) => a.status === 'open').length;
+  alertCount.hidden = open === 0;
+  alertCount.textContent = String(open);
+}
+
+function parseHash() {
+  const [path, q] = (location.hash.replace(/^#/, '') || '/beds').split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  return { parts, params: Object.fromEntries(new URLSearchParams(q || '')) };
+}
+
+function route() {
+  if (!started) return;
+  if (current) current.destroy();
+  const { parts, params } = parseHash();
+  const section = parts[0] || 'beds';
+  for (const link of nav.querySelectorAll('a')) link.classList.toggle('active', link.dataset.nav === section);
+  if (section === 'beds' && parts[1]) {
+    current = createDetail(view, parts[1], { onUnauthorized: showLogin });
+  } else if (section === 'alerts') {
+    current = createAlerts(view, {
+      alertId: parts[1], filters: params, beds: bedIds,
+      navigate: (filters) => { location.hash = `#/alerts?${new URLSearchParams(filters)}`; },
+    });
+  } else if (section === 'model') {
+    current = createModel(view);
+  } else {
+    current = createGrid(view, { onOpen: (id) => { location.hash = `#/beds/${encodeURIComponent(id)}`; } });
+  }
+  if (current.setConnection) current.setConnection(summaryStatus === 'live' ? 'live' : 'lost');
+  if (summary && current.update) current.update(summary);
+}
+
+function startStreams() {
+  streams = [
+    new LiveSocket('/ws/beds', {
+      staleAfterMs: 3000,
+      onMessage(message) {
+        if (message.type !== 'summary') return;
+        summary = message;
+        bedIds = message.beds.map((b) => b.bed_id);
+        for (const bed of message.beds) history.record(bed, message.ts);
+        if (current && current.update) current.update(message);
+      },
+      onStatus(status, detail) {
+        if (status === 'unauthorized') showLogin();
+        else setConnection(status, detail);
+      },
+    }).start(),
+    new LiveSocket('/ws/alerts', {
+      onMessage(message) {
+        if (message.type === 'alerts_snapshot') {
+          activeAlerts.clear();
+          for (const a of message.alerts) activeAlerts.set(a.id, a);
+        } else if (message.type === 'alert_event' && message.alert) {
+          if (message.alert.status === 'closed') activeAlerts.delete(message.alert.id);
+          else activeAlerts.set(message.alert.id, message.alert);
+        }
+        updateAlertCount();
+        if (current && current.onAlertEvent) current.onAlertEvent(message);
+      },
+      onStatus(status) { if (status === 'unauthorized') showLogin(); },
+    }).start(),
+  ];
+}
+
+function stopStreams() {
+  for (const stream of streams) stream.stop();
+  streams = [];
+}
+
+async function startApp(user) {
+  started = true;
+  nav.hidden = false;
+  who.hidden = !user;
+  document.getElementById('who-name').textContent = user ? `${user.name} (${user.role})` : '';
+  api.model().then((report) => showDemo(Boolean(report.card.demo))).catch(() => {});
+  startStreams();
+  route();
+}
+
+function showLogin() {
+  if (!started && current && current.isLogin) return;
+  started = false;
+  stopStreams();
+  if (current) current.destroy();
+  nav.hidden = true;
+  who.hidden = true;
+  lostEl.hidden = true;
+  connEl.textContent = '';
+  current = createLogin(view, { onLoggedIn: (user) => startApp(user) });
+  current.isLogin = true;
+}
+
+async function boot(attempt = 0) {
+  try {
+    const me = await api.me();
+    if (me.enabled && !me.user) showLogin();
+    else startApp(me.user);
+  } catch (error) {
+    view.textContent = `The service cannot be reached (${error.message}). Retrying...`;
+    setTimeout(() => boot(attempt + 1), Math.min(10000, 1000 * 2 ** attempt));
+  }
+}
+
+api.setUnauthorizedHandler(showLogin);
+window.addEventListener('hashchange', route);
+document.getElementById('logout').addEventListener('click', async () => {
+  try { await api.logout(); } catch { /* already out */ }
+  showLogin();
+});
+boot();

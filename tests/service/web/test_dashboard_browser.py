@@ -1,0 +1,171 @@
+"""The dashboard in headless Chromium (Debian's `chromium` driven by Playwright; `make browser` installs both).
+
+A real `painwatch serve` process (synthetic astronaut video, a deliberately low pain threshold, like
+test_alerts_end_to_end.py) is opened in the browser: log in (when access control is enabled), the demo bed
+updates live, the DEMO banner shows, an alert opens and is acknowledged with a verdict and a note, and the
+acknowledged list holds it. Also refreshes docs/dashboard.png (the bed grid) for the README.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.demo_video import write_demo_video
+
+logger = logging.getLogger(__name__)
+
+pytestmark = pytest.mark.timeout(180)
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[3]
+README_SCREENSHOT = REPO / "docs" / "dashboard.png"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "browser-test-Admin-pw-1"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - CI without `make browser`
+    sync_playwright = None
+
+requires_browser = pytest.mark.skipif(
+    sync_playwright is None or not CHROMIUM.is_file(),
+    reason="needs Debian's chromium at /usr/bin/chromium and the Python playwright package (run `make browser`)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def service_url(model_dir: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    video = write_demo_video(tmp_path / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "beds: [{id: b1, label: 'Bed 1', scale: DAN, analysis_rate_hz: 5, "
+        f"source: {{type: video, path: '{video}'}}}}]\n"
+        f"model: {{path: '{model_dir}', providers: [CPUExecutionProvider]}}\n"
+        "aggregation: {window_s: 2, pain_threshold: 0.000001, min_face_share: 0.2}\n"  # every face frame is pain
+        "alerts: {open_after_s: 1, close_after_s: 600, high_after_s: 600}\n"
+        f"server: {{port: {port}}}\ndata_dir: '{tmp_path / 'data'}'\n"
+    )
+    log = (tmp_path / "service.log").open("w")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
+        stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, (tmp_path / "service.log").read_text()
+            assert time.monotonic() < deadline, "service did not become healthy"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        yield base
+    finally:
+        process.kill()
+        process.wait()
+        log.close()
+
+
+def log_in_if_needed(page: Page, base: str) -> bool:
+    """True when the service has access control (then the login page is used); 404 = not enabled in this build."""
+    if httpx.get(f"{base}/api/auth/me").status_code == 404:
+        return False
+    expect(page.locator("#login-username")).to_be_visible(timeout=15_000)
+    page.fill("#login-username", ADMIN_USER)
+    page.fill("#login-password", ADMIN_PASSWORD)
+    page.click("#login-submit")
+    return True
+
+
+@requires_browser
+def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_path: Path) -> None:
+    assert sync_playwright is not None
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 900},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.goto(f"{service_url}/")
+            authenticated = log_in_if_needed(page, service_url)
+
+            card = page.locator(".bed-card[data-bed=b1]")
+            expect(card).to_be_visible(timeout=30_000)
+            expect(page.locator("#demo-banner")).to_have_text("DEMO - not for clinical use", timeout=15_000)
+            expect(page.locator("#conn")).to_have_text("LIVE")
+            has_update = "() => document.querySelector('.bed-card[data-bed=b1]')?.dataset.updated"
+            page.wait_for_function(has_update, timeout=30_000)
+            first = card.get_attribute("data-updated")
+            page.wait_for_function(
+                "(first) => document.querySelector('.bed-card[data-bed=b1]').dataset.updated !== first",
+                arg=first, timeout=15_000,
+            )  # fmt: skip
+
+            # the episode opens from the real pipeline (low thresholds) and shows on the card
+            expect(card.locator(".alert-badge.prio-medium")).to_be_visible(timeout=60_000)
+            expect(card.locator(".state-badge")).to_have_text("OK", timeout=15_000)
+            page.wait_for_timeout(4000)  # a little sparkline
+            README_SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(tmp_path / "grid.png"))
+            shutil.copyfile(tmp_path / "grid.png", README_SCREENSHOT)
+
+            # bed detail: the per-frame stream's sequence advances
+            card.click()
+            frame = page.locator("[data-role=frame][data-sequence]")
+            expect(frame).to_be_visible(timeout=15_000)
+            seq = frame.get_attribute("data-sequence")
+            page.wait_for_function(
+                "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
+            )
+
+            # acknowledge the open alert with a verdict and a note
+            page.goto(f"{service_url}/#/alerts?status=open")
+            row = page.locator("#alert-table tr[data-status=open]").first
+            expect(row).to_be_visible(timeout=15_000)
+            alert_id = row.get_attribute("data-alert")
+            row.get_by_role("link", name="Review").click()
+            expect(page.locator(".snapshot-none, .snapshot")).to_be_visible(timeout=15_000)
+            page.check("input[name=verdict][value=not_pain]")
+            page.fill("#ack-note", "synthetic video (browser test)")
+            page.click("#ack-submit")
+            expect(page.locator(".acked-info")).to_contain_text("Not pain", timeout=15_000)
+
+            page.select_option("#f-status", "acknowledged")
+            acked = page.locator(f"#alert-table tr[data-alert='{alert_id}'][data-status=acknowledged]")
+            expect(acked).to_be_visible(timeout=15_000)
+            expect(acked.locator(".verdict")).to_contain_text("Not pain: synthetic video (browser test)")
+            expect(acked.locator(".verdict")).to_contain_text(f"by {ADMIN_USER}" if authenticated else "by ")
+
+            shot = tmp_path / "acknowledged.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 0
+        finally:
+            context.close()
+    logger.info("browser test took %.1f s", time.monotonic() - started)
