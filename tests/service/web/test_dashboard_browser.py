@@ -139,7 +139,7 @@ def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_pa
             # bed detail: the per-frame stream's sequence advances
             card.click()
             frame = page.locator("[data-role=frame][data-sequence]")
-            expect(frame).to_be_visible(timeout=15_000)
+            expect(frame).to_be_visible(timeout=30_000)
             seq = frame.get_attribute("data-sequence")
             page.wait_for_function(
                 "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000

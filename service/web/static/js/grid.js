@@ -45,13 +45,17 @@ export function createGrid(container, { onOpen }) {
     const recent = points(bed.bed_id, now - SPARK_S);
     const alerts = bed.active_alerts || [];
     const top = alerts.find((a) => a.status === 'open');
-    return el('article', {
-      class: `bed-card${top ? ` has-alert prio-border-${top.priority}` : ''}${connection !== 'live' ? ' not-live' : ''}`,
-      dataset: { bed: bed.bed_id, state: connection === 'live' ? bed.state : 'lost', updated: bed.last_update_ts ?? '' },
-      tabindex: 0, role: 'link', 'aria-label': `bed ${bed.label || bed.bed_id}`,
-      onclick: () => onOpen(bed.bed_id),
-      onkeydown: (e) => { if (e.key === 'Enter') onOpen(bed.bed_id); },
-    },
+    // The article stays (only its content is replaced), so a click never lands on a node removed mid-click.
+    let node = cards.get(bed.bed_id);
+    if (!node) {
+      node = el('article', { tabindex: 0, role: 'link', 'aria-label': `bed ${bed.label || bed.bed_id}`,
+        onclick: () => onOpen(bed.bed_id), onkeydown: (e) => { if (e.key === 'Enter') onOpen(bed.bed_id); } });
+      cards.set(bed.bed_id, node);
+      grid.append(node);
+    }
+    node.className = `bed-card${top ? ` has-alert prio-border-${top.priority}` : ''}${connection !== 'live' ? ' not-live' : ''}`;
+    Object.assign(node.dataset, { bed: bed.bed_id, state: connection === 'live' ? bed.state : 'lost', updated: bed.last_update_ts ?? '' });
+    clear(node).append(
     el('header', {}, el('h2', {}, bed.label || bed.bed_id), el('span', { class: 'scale' }, bed.scale)),
     bedFigures(bed, connection),
     el('div', { class: 'spark-wrap' }, sparkline(recent, now, SPARK_S),
@@ -68,11 +72,7 @@ export function createGrid(container, { onOpen }) {
     const seen = new Set();
     for (const bed of last.beds) {
       seen.add(bed.bed_id);
-      const fresh = card(bed, now);
-      const old = cards.get(bed.bed_id);
-      if (old) old.replaceWith(fresh);
-      else grid.append(fresh);
-      cards.set(bed.bed_id, fresh);
+      card(bed, now);
     }
     for (const [id, node] of cards) if (!seen.has(id)) { node.remove(); cards.delete(id); }
   }
