@@ -1,7 +1,7 @@
 // Alerts: filtered list (live via /ws/alerts events), review with snapshot and trace, acknowledge with a verdict.
 import * as api from './api.js';
 import { traceChart } from './chart.js';
-import { clear, el } from './dom.js';
+import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, VERDICT_LABEL, clock, dateTime } from './format.js';
 
 const SINCE = { '': 'any time', 3600: 'last hour', 86400: 'last 24 h', 604800: 'last 7 days' };
@@ -21,7 +21,7 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
   const review = el('section', { class: 'panel review', hidden: !alertId });
   for (const control of [status, bed, since]) control.addEventListener('change', () => navigate(currentFilters()));
 
-  clear(container).append(
+  fill(container, 
     el('h1', {}, 'Alerts'),
     el('form', { class: 'filters', onsubmit: (e) => e.preventDefault() },
       el('label', { for: 'f-status' }, 'Status'), status,
@@ -37,7 +37,7 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
     const f = currentFilters();
     try {
       const rows = await api.alerts({ status: f.status, bed: f.bed, since: f.since ? Date.now() / 1000 - Number(f.since) : '' });
-      clear(list).append(rows.length ? el('table', { class: 'table', id: 'alert-table' },
+      fill(list, rows.length ? el('table', { class: 'table', id: 'alert-table' },
         el('thead', {}, el('tr', {}, ['Priority', 'Bed', 'Kind', 'Opened', 'Status', 'Peak', 'Verdict / note', ''].map((h) => el('th', {}, h)))),
         el('tbody', {}, rows.map((a) => el('tr', { dataset: { alert: a.id, status: a.status }, class: a.id === alertId ? 'selected' : null },
           el('td', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority] || a.priority)),
@@ -51,19 +51,19 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
           el('td', {}, el('a', { class: 'btn btn-small', href: `#/alerts/${encodeURIComponent(a.id)}?${new URLSearchParams(f)}` }, 'Review')))))) :
         el('p', { class: 'muted big' }, 'No alerts match these filters.'));
     } catch (error) {
-      clear(list).append(el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
+      fill(list, el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
     }
   }
 
   async function loadReview() {
     if (!alertId) return;
-    clear(review).append(el('p', { class: 'muted' }, 'Loading alert...'));
+    fill(review, el('p', { class: 'muted' }, 'Loading alert...'));
     let found;
     let snap;
     try {
       [found, snap] = await Promise.all([api.alert(alertId), api.snapshot(alertId).catch((e) => ({ error: e.message }))]);
     } catch (error) {
-      clear(review).append(el('p', { class: 'error' }, `Could not load alert: ${error.message}`));
+      fill(review, el('p', { class: 'error' }, `Could not load alert: ${error.message}`));
       return;
     }
     const a = found.alert;
@@ -88,7 +88,7 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
       } }, verdicts, el('label', { for: 'ack-note' }, 'Note'), note,
       el('button', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' }, 'Acknowledge'));
 
-    clear(review).append(
+    fill(review, 
       el('h2', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority]), ` ${KIND_LABEL[a.kind] || a.kind} - bed ${a.bed_id}`),
       el('p', {}, `Opened ${dateTime(a.opened_at)}; status ${a.status}${a.peak_score !== null && a.peak_score !== undefined ? `; peak score ${a.peak_score}` : ''}. ${a.reason || ''}`),
       snapshotView(a, snap),

@@ -1,7 +1,7 @@
 // One bed: live Grad-CAM overlay (/ws/beds/{id}), the last hour's trend with bands, alert history, pause/resume.
 import * as api from './api.js';
 import { trendChart } from './chart.js';
-import { clear, el } from './dom.js';
+import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, STATE_LABEL, VERDICT_LABEL, clock, dateTime, pct } from './format.js';
 import { alertBadge, bedFigures } from './grid.js';
 import { points } from './history.js';
@@ -28,7 +28,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
   const minutes = el('input', { id: 'pause-minutes', name: 'minutes', type: 'number', min: 1, max: 240, value: 30 });
   const resumeButton = el('button', { type: 'button', class: 'btn', onclick: () => act(() => api.resume(bedId), 'Alerts resumed') }, 'Resume alerts');
 
-  clear(container).append(
+  fill(container, 
     el('p', {}, el('a', { href: '#/beds' }, '< All beds')),
     title,
     el('div', { class: 'detail-layout' },
@@ -60,7 +60,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
   async function loadHistory() {
     try {
       const list = await api.alerts({ bed: bedId, limit: 50 });
-      clear(history).append(list.length ? el('table', { class: 'table' },
+      fill(history, list.length ? el('table', { class: 'table' },
         el('thead', {}, el('tr', {}, ['Opened', 'Priority', 'Kind', 'Status', 'Peak', 'Verdict', ''].map((h) => el('th', {}, h)))),
         el('tbody', {}, list.map((a) => el('tr', {},
           el('td', {}, dateTime(a.opened_at)),
@@ -70,14 +70,14 @@ export function createDetail(container, bedId, { onUnauthorized }) {
           el('td', {}, el('a', { href: `#/alerts/${encodeURIComponent(a.id)}` }, 'Review')))))) :
         el('p', { class: 'muted' }, 'No alerts for this bed.'));
     } catch (error) {
-      clear(history).append(el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
+      fill(history, el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
     }
   }
 
   function render() {
     if (!bed) return;
     title.textContent = `Bed ${bed.label || bed.bed_id} (${bed.scale})`;
-    clear(figures).append(bedFigures(bed, connection), el('div', { class: 'alerts' }, (bed.active_alerts || []).map(alertBadge)));
+    fill(figures, bedFigures(bed, connection), el('div', { class: 'alerts' }, (bed.active_alerts || []).map(alertBadge)));
     const now = Date.now() / 1000;
     const paused = bed.alerts_paused_until && bed.alerts_paused_until > now;
     pauseInfo.textContent = paused ? `ALERTS PAUSED until ${clock(bed.alerts_paused_until)} (scores are still recorded).` : 'Alerts are live.';
@@ -88,7 +88,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
   function drawTrend() {
     if (!bed) return;
     const now = Date.now() / 1000;
-    clear(trend).append(trendChart(points(bedId, now - 3600), bed.scale, now));
+    fill(trend, trendChart(points(bedId, now - 3600), bed.scale, now));
   }
 
   function showNoImage(text) {

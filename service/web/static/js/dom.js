@@ -31,3 +31,9 @@ export function clear(node) {
   while (node.firstChild) node.firstChild.remove();
   return node;
 }
+
+/** Replace a node's children; null/undefined/false children are skipped (native append would print "null"). */
+export function fill(node, ...children) {
+  append(clear(node), children);
+  return node;
+}

@@ -1,6 +1,6 @@
 // The bed grid: one card per bed from the /ws/beds summary (2 Hz).
 import { sparkline } from './chart.js';
-import { clear, el } from './dom.js';
+import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, STATE_LABEL, ago, band, clock, pct } from './format.js';
 import { points } from './history.js';
 
@@ -35,7 +35,7 @@ export function bedFigures(bed, connection) {
 
 export function createGrid(container, { onOpen }) {
   const grid = el('section', { class: 'bed-grid', 'aria-label': 'beds' });
-  clear(container).append(el('h1', { class: 'visually-hidden' }, 'Beds'), grid);
+  fill(container, el('h1', { class: 'visually-hidden' }, 'Beds'), grid);
   const cards = new Map();
   let last = null;
   let connection = 'connecting';
@@ -55,7 +55,7 @@ export function createGrid(container, { onOpen }) {
     }
     node.className = `bed-card${top ? ` has-alert prio-border-${top.priority}` : ''}${connection !== 'live' ? ' not-live' : ''}`;
     Object.assign(node.dataset, { bed: bed.bed_id, state: connection === 'live' ? bed.state : 'lost', updated: bed.last_update_ts ?? '' });
-    clear(node).append(
+    fill(node, 
     el('header', {}, el('h2', {}, bed.label || bed.bed_id), el('span', { class: 'scale' }, bed.scale)),
     bedFigures(bed, connection),
     el('div', { class: 'spark-wrap' }, sparkline(recent, now, SPARK_S),
