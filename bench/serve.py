@@ -23,6 +23,7 @@ from typing import Any
 
 import websockets
 
+from service.auth import AuthUser, Role
 from service.config.settings import settings_from_dict
 from service.demo_video import write_demo_video
 from service.serve import build_service, make_server
@@ -45,9 +46,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def listen(url: str, seconds: float) -> list[dict[str, Any]]:
+async def listen(url: str, seconds: float, headers: dict[str, str]) -> list[dict[str, Any]]:
     messages = []
-    async with websockets.connect(url, max_size=2**22) as ws:
+    async with websockets.connect(url, max_size=2**22, additional_headers=headers) as ws:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             try:
@@ -59,8 +60,10 @@ async def listen(url: str, seconds: float) -> list[dict[str, Any]]:
     return messages
 
 
-async def listen_all(ws_base: str, bed_ids: list[str], seconds: float) -> dict[str, list[dict[str, Any]]]:
-    results = await asyncio.gather(*(listen(f"{ws_base}/ws/beds/{b}", seconds) for b in bed_ids))
+async def listen_all(
+    ws_base: str, bed_ids: list[str], seconds: float, headers: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    results = await asyncio.gather(*(listen(f"{ws_base}/ws/beds/{b}", seconds, headers) for b in bed_ids))
     return dict(zip(bed_ids, results, strict=True))
 
 
@@ -82,7 +85,9 @@ def run_case(model: Path, video: Path, beds: int, seconds: float, warmup_s: floa
         time.sleep(0.05)
     time.sleep(warmup_s)
     rss_start = rss_mb()
-    per_bed = asyncio.run(listen_all(f"ws://127.0.0.1:{port}", bed_ids, seconds))
+    token = service.access.sessions.issue(AuthUser(name="bench", role=Role.NURSE))
+    headers = {"Authorization": f"Bearer {token}"}
+    per_bed = asyncio.run(listen_all(f"ws://127.0.0.1:{port}", bed_ids, seconds, headers))
     rss_end = rss_mb()
     batches = list(service.engine.recent_batch_sizes)
     server.should_exit = True

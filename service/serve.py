@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from service.alerts.center import AlertCenter
 from service.api import create_app
+from service.auth import AccessControl, UserDirectory
 from service.config import ServiceSettings
 from service.config.loading import demo_video_path
 from service.demo_video import ensure_demo_video
@@ -38,6 +39,9 @@ class Service:
     metrics: ServiceMetrics
     app: FastAPI
     alerts: AlertCenter
+    access: AccessControl
+    initial_admin_password: str | None = None
+    """Set only on the first start without PAINWATCH_ADMIN_PASSWORD: the CLI prints it once, nothing logs it."""
 
 
 def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = real_capture) -> Service:
@@ -55,25 +59,33 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
         )
     except ModelLoadError as exc:
         raise UserError(f"model.path: {exc} (set model.path in the config or PAINWATCH_MODEL__PATH)") from exc
-    alerts = build_alert_center(settings)
+    store = open_store(settings)
+    writer = StoreWriter(store, settings.store.queue_size, purge_interval_s=settings.store.purge_interval_s)
+    alerts = build_alert_center(settings, store, writer)
+    users = UserDirectory(store)
+    initial_admin_password = users.ensure_admin()
+    access = AccessControl(users, writer, settings.auth)
     beds = [
         BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe) for bed in settings.beds
     ]
-    app = create_app(settings, engine, beds, metrics, alerts=alerts)
-    return Service(settings, engine, beds, metrics, app, alerts)
+    app = create_app(settings, engine, beds, metrics, alerts=alerts, access=access)
+    return Service(settings, engine, beds, metrics, app, alerts, access, initial_admin_password)
 
 
-def build_alert_center(settings: ServiceSettings) -> AlertCenter:
-    """Open (and upgrade) the database, register the beds, and continue the alerts left open last time."""
-    config = settings.store
-    url = config.url or default_url(settings.data_dir)
+def open_store(settings: ServiceSettings) -> Store:
+    """Open (and upgrade) the database."""
+    url = settings.store.url or default_url(settings.data_dir)
     try:
-        store = Store.open(url)
+        return Store.open(url)
     except Exception as exc:
         raise UserError(f"store.url: cannot open or upgrade the database ({type(exc).__name__}: {exc})") from exc
+
+
+def build_alert_center(settings: ServiceSettings, store: Store, writer: StoreWriter) -> AlertCenter:
+    """Register the beds and continue the alerts left open last time."""
+    config = settings.store
     store.ensure_beds((bed.id, bed.label, bed.scale.value) for bed in settings.beds)
     retention_s = config.trend_retention_hours * 3600.0
-    writer = StoreWriter(store, config.queue_size, purge_interval_s=config.purge_interval_s)
     beds = {bed.id: (bed.scale, settings.alert_params(bed)) for bed in settings.beds}
     center = AlertCenter(beds, store, writer, Broadcaster("alerts", max_queue=256), trend_hz=config.trend_hz)
     writer.on_tick = center.tick
@@ -126,6 +138,8 @@ def make_server(service: Service, log_level: str = "info") -> tuple[uvicorn.Serv
         ws=WS_IMPLEMENTATION,
         timeout_graceful_shutdown=max(1, round(server.shutdown_timeout_s / 2)),
         log_level=log_level,
+        ssl_certfile=server.tls_certfile,
+        ssl_keyfile=server.tls_keyfile,
     )
     return uvicorn.Server(config), sock
 

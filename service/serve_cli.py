@@ -21,12 +21,16 @@ def serve_command(
     settings = load_settings(config)
     service = build_service(settings)
     server = settings.server
-    base = f"http://{server.host}:{server.port}"
+    scheme, ws_scheme = ("https", "wss") if server.tls else ("http", "ws")
+    base = f"{scheme}://{server.host}:{server.port}"
     typer.echo(
         f"painwatch service: {len(settings.beds)} bed(s), model {service.engine.card.name}/"
         f"{service.engine.card.version}"
     )
-    typer.echo(f"  API docs   {base}/docs")
-    typer.echo(f"  beds       {base}/api/beds    live: ws://{server.host}:{server.port}/ws/beds/<bed_id>")
+    typer.echo(f"  API docs   {base}/docs   (log in first: POST {base}/api/auth/login)")
+    typer.echo(f"  beds       {base}/api/beds    live: {ws_scheme}://{server.host}:{server.port}/ws/beds/<bed_id>")
     typer.echo(f"  metrics    {base}/metrics")
+    if service.initial_admin_password is not None:
+        # Console only, once: the logs never see it. Change it (PATCH /api/users/admin) after logging in.
+        typer.echo(f"  FIRST START: created user 'admin' with password {service.initial_admin_password}  (shown once)")
     run_server(service)

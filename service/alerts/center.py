@@ -24,9 +24,6 @@ from service.store.writer import AuditEntry, StoreWriter
 
 logger = logging.getLogger(__name__)
 
-ANONYMOUS = "anonymous"
-"""Who acts until access control exists: the API takes `user` as a plain parameter defaulting to this."""
-
 Clock = Callable[[], float]
 
 
@@ -155,4 +152,4 @@ class AlertCenter:
         )
 
 
-__all__ = ["ANONYMOUS", "AlertCenter", "AlertError", "AlertNotFound", "Clock"]
+__all__ = ["AlertCenter", "AlertError", "AlertNotFound", "Clock"]

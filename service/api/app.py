@@ -11,11 +11,13 @@ from fastapi import FastAPI
 
 from service.alerts.center import AlertCenter
 from service.api.routes import alerts as alerts_routes
+from service.api.routes import auth as auth_routes
 from service.api.routes import beds as beds_routes
-from service.api.routes import health, model, streams
+from service.api.routes import docs, health, model, streams, users
 from service.api.routes import metrics as metrics_routes
 from service.api.routes.web import install_dashboard
 from service.api.state import ServiceState
+from service.auth import AccessControl
 from service.config import ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
@@ -34,9 +36,14 @@ def create_app(
     metrics: ServiceMetrics | None = None,
     manage_lifecycle: bool = True,
     alerts: AlertCenter | None = None,
+    access: AccessControl | None = None,
 ) -> FastAPI:
-    """The app over already-built parts; with `manage_lifecycle` it starts/stops them with the server."""
-    state = ServiceState(settings, engine, {b.bed_id: b for b in beds}, metrics or ServiceMetrics(), alerts)
+    """The app over already-built parts; with `manage_lifecycle` it starts/stops them with the server.
+
+    Without `access` every route that needs a login answers 503 (closed, not open).
+    """
+    beds_by_id = {b.bed_id: b for b in beds}
+    state = ServiceState(settings, engine, beds_by_id, metrics or ServiceMetrics(), alerts, access)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,10 +61,13 @@ def create_app(
         description="Live infant pain estimates per bed from facial expressions (decision support, not a "
         "diagnosis). A null probability means unknown (no face, no signal, no model result), never 'no pain'.",
         lifespan=lifespan,
+        docs_url=None,  # served by routes/docs.py behind the login
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.service = state
-    routers = (health.router, beds_routes.router, alerts_routes.router, model.router, streams.router)
-    for router in (*routers, metrics_routes.router):
+    routers = (health.router, auth_routes.router, users.router, beds_routes.router, alerts_routes.router)
+    for router in (*routers, model.router, streams.router, metrics_routes.router, docs.router):
         app.include_router(router)
     install_dashboard(app)
     return app

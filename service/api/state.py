@@ -1,4 +1,4 @@
-"""What the routes share: settings, the engine, the beds and the metrics of one service instance."""
+"""What the routes share: settings, the engine, the beds, the metrics, alerts and access control of one service."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import HTTPException, Request, WebSocket
 
 from service.alerts.center import AlertCenter
+from service.auth import AccessControl
 from service.config import ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
@@ -21,6 +22,7 @@ class ServiceState:
     beds: dict[str, BedRuntime]
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     alerts: AlertCenter | None = None
+    access: AccessControl | None = None
 
     def alert_center(self) -> AlertCenter:
         if self.alerts is None:

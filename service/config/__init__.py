@@ -2,6 +2,7 @@
 
 from service.config.loading import load_settings
 from service.config.settings import (
+    AuthConfig,
     BedConfig,
     DetectorConfig,
     ModelConfig,
@@ -11,6 +12,7 @@ from service.config.settings import (
 )
 
 __all__ = [
+    "AuthConfig",
     "BedConfig",
     "DetectorConfig",
     "ModelConfig",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,60 @@ class ServerConfig(_Strict):
     shutdown_timeout_s: float = Field(
         default=3.0, gt=0, le=5.0, description="Longest graceful wait for connections on SIGTERM."
     )
+    tls_certfile: Path | None = Field(
+        default=None, description="PEM certificate chain: the service speaks HTTPS/WSS itself (with tls_keyfile)."
+    )
+    tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile.")
+    behind_tls_proxy: bool = Field(
+        default=False,
+        description="A TLS-terminating reverse proxy sits in front: allows a non-loopback host without tls_* "
+        "(session cookies are then marked Secure).",
+    )
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_certfile is not None
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> ServerConfig:
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ValueError("tls_certfile and tls_keyfile go together: set both or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _tls_off_loopback(self) -> ServerConfig:
+        if not is_loopback(self.host) and not self.tls and not self.behind_tls_proxy:
+            raise ValueError(
+                f"refusing to serve on non-loopback address {self.host!r} without TLS: infant video and alerts "
+                "would cross the network in clear text. Set server.tls_certfile and server.tls_keyfile, or "
+                "server.behind_tls_proxy: true when a TLS proxy terminates the connections, or bind 127.0.0.1"
+            )
+        return self
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost`; anything else (0.0.0.0, '', a name) can be reached from the network."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AuthConfig(_Strict):
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="A login token (and its cookie) expires after this many hours."
+    )
+    public_metrics: bool = Field(
+        default=True, description="/metrics without login, so Prometheus can scrape it (false: any logged-in user)."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins per username and client address before further tries get 429."
+    )
+    login_window_s: float = Field(
+        default=60.0, gt=0, description="The window in which login_max_failures are counted (and the lock-out)."
+    )
 
 
 class StoreConfig(_Strict):
@@ -147,6 +202,9 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: AlertParams(), description="Alert thresholds and timers (beds may override)."
     )
     store: StoreConfig = Field(default_factory=lambda: StoreConfig(), description="Database and trend retention.")
+    auth: AuthConfig = Field(
+        default_factory=lambda: AuthConfig(), description="Logins, sessions and what needs no login."
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Data folder: the generated synthetic demo video and the default SQLite database live here.",

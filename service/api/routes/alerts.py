@@ -1,8 +1,4 @@
-"""Alerts: list with filters, one alert with its events, acknowledge with a verdict.
-
-Until access control exists, `user` is a plain query parameter (default "anonymous") recorded with the action;
-the access-control work replaces it with the authenticated user.
-"""
+"""Alerts: list with filters, one alert with its events, acknowledge with a verdict (recorded as the logged-in user)."""
 
 from __future__ import annotations
 
@@ -12,14 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.alerts.center import ANONYMOUS, AlertNotFound
+from service.alerts.center import AlertNotFound
 from service.alerts.engine import AlertError
 from service.alerts.models import Alert, AlertStatus, Verdict
+from service.api.deps import NurseUser, RequireRole
 from service.api.state import ServiceState, get_state
+from service.auth import Role
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-
-UserParam = Annotated[str, Query(max_length=100, description="Who acts (until login exists; default anonymous).")]
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], dependencies=[RequireRole(Role.NURSE)])
 
 
 class AckRequest(BaseModel):
@@ -52,11 +48,11 @@ def get_alert(alert_id: str, state: Annotated[ServiceState, Depends(get_state)])
 
 @router.post("/{alert_id}/ack", summary="Acknowledge with a verdict and a note (409 when already acknowledged)")
 async def acknowledge(
-    alert_id: str, request: AckRequest, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+    alert_id: str, request: AckRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> Alert:
     center = state.alert_center()
     try:
-        alert = center.acknowledge(alert_id, user, request.verdict, request.note)
+        alert = center.acknowledge(alert_id, user.name, request.verdict, request.note)
     except AlertNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except AlertError as exc:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.alerts.center import ANONYMOUS
 from service.alerts.models import BedAlertState
+from service.api.deps import NurseUser, RequireRole
 from service.api.state import ServiceState, get_state
+from service.auth import Role
 from service.pipeline.bed import BedRuntime
 
-router = APIRouter(prefix="/api/beds", tags=["beds"])
-
-
-UserParam = Annotated[str, Query(max_length=100, description="Who acts (until login exists; default anonymous).")]
+router = APIRouter(prefix="/api/beds", tags=["beds"], dependencies=[RequireRole(Role.NURSE)])
 
 
 class PauseRequest(BaseModel):
@@ -68,21 +66,21 @@ def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> 
 
 @router.post("/{bed_id}/pause", summary="Pause the bed's alerts (scores are still recorded); they resume by themselves")
 async def pause_alerts(
-    bed_id: str, request: PauseRequest, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+    bed_id: str, request: PauseRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
     state.bed(bed_id)
     center = state.alert_center()
-    paused = center.pause(bed_id, request.minutes, request.reason, user)
+    paused = center.pause(bed_id, request.minutes, request.reason, user.name)
     await asyncio.to_thread(center.writer.flush)
     return paused
 
 
 @router.post("/{bed_id}/resume", summary="Resume the bed's alerts now")
 async def resume_alerts(
-    bed_id: str, state: Annotated[ServiceState, Depends(get_state)], user: UserParam = ANONYMOUS
+    bed_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
     state.bed(bed_id)
     center = state.alert_center()
-    resumed = center.resume(bed_id, user)
+    resumed = center.resume(bed_id, user.name)
     await asyncio.to_thread(center.writer.flush)
     return resumed

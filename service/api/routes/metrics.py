@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from service.api.deps import metrics_reader
 from service.api.state import ServiceState, get_state
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], dependencies=[Depends(metrics_reader)])
 
 
 def refresh_gauges(state: ServiceState) -> None:

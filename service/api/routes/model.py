@@ -10,12 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.deps import EngineerUser, RequireRole, access_control
 from service.api.state import ServiceState, get_state
+from service.auth import AccessControl, Role
 from service.inference import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/model", tags=["model"])
+router = APIRouter(prefix="/api/model", tags=["model"], dependencies=[RequireRole(Role.NURSE)])
 
 
 class ReloadRequest(BaseModel):
@@ -44,13 +46,23 @@ def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, A
     "/reload",
     summary="Load, check and warm up a model, then swap it in; a bad file is refused (422) and the old model stays",
 )
-async def reload_model(request: ReloadRequest, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
+async def reload_model(
+    request: ReloadRequest,
+    state: Annotated[ServiceState, Depends(get_state)],
+    user: EngineerUser,
+    access: Annotated[AccessControl, Depends(access_control)],
+) -> dict[str, Any]:
     try:
         # Loading takes seconds: off the event loop, so streams keep flowing meanwhile.
         await asyncio.to_thread(state.engine.reload, request.path)
     except ModelLoadError as exc:
         state.metrics.model_reloads.labels("refused").inc()
+        access.audit(user.name, "model.reload", {"path": str(request.path), "outcome": "refused"})
         logger.warning("model reload refused: %s", exc)
         raise HTTPException(status_code=422, detail=f"model refused, the previous model keeps serving: {exc}") from exc
     state.metrics.model_reloads.labels("ok").inc()
+    card = state.engine.card
+    access.audit(
+        user.name, "model.reload", {"path": str(request.path), "outcome": "ok", "model": f"{card.name}/{card.version}"}
+    )
     return model_report(state)

@@ -1,5 +1,7 @@
 """WebSockets: per-bed frame stream (JSON, then an optional Grad-CAM JPEG), the all-beds summary, alerts.
 
+Each needs a logged-in user (bearer header or session cookie); without one it is closed with 1008.
+
 A client only ever reads from its own bounded queue (filled by the broadcaster, oldest dropped when full),
 so a slow client loses frames instead of slowing anything down; one that accepts nothing for
 `send_timeout_s` is closed. On shutdown every client gets a close frame (1001).
@@ -15,6 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
+from service.api.deps import WsUser, accept_authenticated
 from service.api.state import ServiceState, get_ws_state
 from service.pipeline.broadcaster import Outgoing
 from service.pipeline.messages import BedsSummaryMessage
@@ -38,8 +41,11 @@ async def _wait_for_disconnect(websocket: WebSocket) -> None:
 
 
 @router.websocket("/ws/beds/{bed_id}")
-async def bed_stream(websocket: WebSocket, bed_id: str, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
-    await websocket.accept()
+async def bed_stream(
+    websocket: WebSocket, bed_id: str, state: Annotated[ServiceState, Depends(get_ws_state)], user: WsUser
+) -> None:
+    if not await accept_authenticated(websocket, user):
+        return
     bed = state.beds.get(bed_id)
     if bed is None:
         await websocket.close(CLOSE_UNKNOWN_BED, f"unknown bed {bed_id!r}")
@@ -82,8 +88,11 @@ async def _send(websocket: WebSocket, item: Outgoing, timeout_s: float) -> bool:
 
 
 @router.websocket("/ws/beds")
-async def beds_summary(websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
-    await websocket.accept()
+async def beds_summary(
+    websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)], user: WsUser
+) -> None:
+    if not await accept_authenticated(websocket, user):
+        return
     disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
     period = 1.0 / state.settings.stream.summary_hz
     timeout = state.settings.stream.send_timeout_s
@@ -102,9 +111,12 @@ async def beds_summary(websocket: WebSocket, state: Annotated[ServiceState, Depe
 
 
 @router.websocket("/ws/alerts")
-async def alert_stream(websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)]) -> None:
+async def alert_stream(
+    websocket: WebSocket, state: Annotated[ServiceState, Depends(get_ws_state)], user: WsUser
+) -> None:
     """First an `alerts_snapshot` (active alerts, pauses), then every `alert_event` as it happens."""
-    await websocket.accept()
+    if not await accept_authenticated(websocket, user):
+        return
     if state.alerts is None:
         await websocket.close(CLOSE_GOING_AWAY, "alerts are not available")
         return

@@ -1,6 +1,7 @@
 """Alerts end to end on a real `painwatch serve` process: a pain episode opens from the real pipeline (synthetic
 astronaut video, a deliberately low pain threshold and short minimum times), is pushed on /ws/alerts, listed by
-REST, survives `kill -9` and a restart, and is acknowledged; pause/resume round-trip through the API.
+REST, survives `kill -9` and a restart, and is acknowledged by a logged-in nurse; pause/resume round-trip
+through the API. Everything runs logged in (admin password from the environment; tokens die with the process).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ pytestmark = pytest.mark.timeout(240)
 EVENT_SCHEMA = json.loads((SCHEMA_DIR / "alert_event.schema.json").read_text())
 SNAPSHOT_SCHEMA = json.loads((SCHEMA_DIR / "alerts_snapshot.schema.json").read_text())
 SUMMARY_SCHEMA = json.loads((SCHEMA_DIR / "beds_summary.schema.json").read_text())
+ADMIN_PASSWORD = "alerts-e2e-admin-password"
 
 
 def free_port() -> int:
@@ -54,7 +56,8 @@ def write_config(tmp: Path, model_dir: Path, port: int) -> Path:
 def start(config: Path, port: int) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD},
     )  # fmt: skip
     deadline = time.monotonic() + 90
     while True:
@@ -78,8 +81,14 @@ def service(model_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, int, list[s
             process.wait()
 
 
-async def first_open_event(url: str) -> tuple[dict, dict]:
-    async with websockets.connect(url) as ws:
+def login(base: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
+    response = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+async def first_open_event(url: str, headers: dict[str, str]) -> tuple[dict, dict]:
+    async with websockets.connect(url, additional_headers=headers) as ws:
         snapshot = json.loads(await asyncio.wait_for(ws.recv(), 30))
         deadline = time.monotonic() + 90
         while True:
@@ -93,7 +102,8 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
     config, port, processes = service
     base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
     processes.append(start(config, port))
-    snapshot, opened = asyncio.run(first_open_event(f"{ws}/ws/alerts"))
+    admin = login(base)
+    snapshot, opened = asyncio.run(first_open_event(f"{ws}/ws/alerts", admin))
     jsonschema.validate(snapshot, SNAPSHOT_SCHEMA)
     assert snapshot["type"] == "alerts_snapshot" and snapshot["beds"] == [
         {"bed_id": "b1", "paused_until": None, "pause_reason": None}
@@ -101,33 +111,40 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
     alert_id = opened["alert"]["id"]
     assert opened["alert"]["priority"] == "medium" and opened["alert"]["peak_score"] == 4
 
-    listed = httpx.get(f"{base}/api/alerts", params={"status": "open", "bed": "b1"}).json()
+    listed = httpx.get(f"{base}/api/alerts", params={"status": "open", "bed": "b1"}, headers=admin).json()
     assert [a["id"] for a in listed] == [alert_id]
-    detail = httpx.get(f"{base}/api/alerts/{alert_id}").json()
+    detail = httpx.get(f"{base}/api/alerts/{alert_id}", headers=admin).json()
     assert [e["type"] for e in detail["events"]] == ["opened"] and detail["alert"]["status"] == "open"
-    assert httpx.get(f"{base}/api/alerts/nope").status_code == 404
-    summary = json.loads(asyncio.run(_one(f"{ws}/ws/beds")))
+    assert httpx.get(f"{base}/api/alerts/nope", headers=admin).status_code == 404
+    summary = json.loads(asyncio.run(_one(f"{ws}/ws/beds", admin)))
     jsonschema.validate(summary, SUMMARY_SCHEMA)
     assert [a["id"] for a in summary["beds"][0]["active_alerts"]] == [alert_id]
 
     processes[0].send_signal(signal.SIGKILL)
     processes[0].wait(10)
     processes.append(start(config, port))
-    after = httpx.get(f"{base}/api/alerts/{alert_id}").json()
+    assert httpx.get(f"{base}/api/alerts", headers=admin).status_code == 401  # tokens died with the process
+    admin = login(base)  # users did not: they are in the database
+    after = httpx.get(f"{base}/api/alerts/{alert_id}", headers=admin).json()
     assert after["alert"]["status"] == "open" and after["alert"]["opened_at"] == opened["alert"]["opened_at"]
-    assert [a["id"] for a in httpx.get(f"{base}/api/alerts", params={"status": "open"}).json()] == [alert_id]
-    assert [a["id"] for a in httpx.get(f"{base}/api/beds/b1").json()["summary"]["active_alerts"]] == [alert_id]
+    open_now = httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=admin).json()
+    assert [a["id"] for a in open_now] == [alert_id]
+    bed = httpx.get(f"{base}/api/beds/b1", headers=admin).json()
+    assert [a["id"] for a in bed["summary"]["active_alerts"]] == [alert_id]
 
-    ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", params={"user": "nurse-a"},
+    new_user = {"name": "nurse-a", "role": "nurse", "password": "nurse-a-password"}
+    assert httpx.post(f"{base}/api/users", json=new_user, headers=admin).status_code == 201
+    nurse = login(base, "nurse-a", "nurse-a-password")
+    ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=nurse,
                      json={"verdict": "not_pain", "note": "synthetic video"})  # fmt: skip
     assert ack.status_code == 200, ack.text
     assert ack.json()["status"] == "acknowledged" and ack.json()["acknowledged_by"] == "nurse-a"
-    again = httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "unsure"})
+    again = httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "unsure"}, headers=nurse)
     assert again.status_code == 409
-    assert httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "maybe"}).status_code == 422
-    acked = httpx.get(f"{base}/api/alerts", params={"status": "acknowledged"}).json()
+    assert httpx.post(f"{base}/api/alerts/{alert_id}/ack", json={"verdict": "maybe"}, headers=nurse).status_code == 422
+    acked = httpx.get(f"{base}/api/alerts", params={"status": "acknowledged"}, headers=nurse).json()
     assert [(a["id"], a["verdict"], a["note"]) for a in acked] == [(alert_id, "not_pain", "synthetic video")]
-    events = httpx.get(f"{base}/api/alerts/{alert_id}").json()["events"]
+    events = httpx.get(f"{base}/api/alerts/{alert_id}", headers=nurse).json()["events"]
     assert [e["type"] for e in events] == ["opened", "acknowledged"] and events[1]["user"] == "nurse-a"
 
 
@@ -135,20 +152,22 @@ def test_pause_and_resume_through_the_api(service) -> None:
     config, port, processes = service
     base = f"http://127.0.0.1:{port}"
     processes.append(start(config, port))
-    paused = httpx.post(f"{base}/api/beds/b1/pause", json={"reason": "heel lance", "minutes": 5}).json()
+    admin = login(base)
+    paused = httpx.post(f"{base}/api/beds/b1/pause", json={"reason": "heel lance", "minutes": 5}, headers=admin).json()
     assert paused["pause_reason"] == "heel lance" and paused["paused_until"] > time.time() + 290
-    assert httpx.post(f"{base}/api/beds/nope/pause", json={"reason": "x"}).status_code == 404
+    assert httpx.post(f"{base}/api/beds/nope/pause", json={"reason": "x"}, headers=admin).status_code == 404
     time.sleep(4)  # the bed is in pain all along: nothing opens while paused
-    assert httpx.get(f"{base}/api/alerts").json() == []
-    assert httpx.get(f"{base}/api/beds/b1").json()["summary"]["alerts_paused_until"] == paused["paused_until"]
-    resumed = httpx.post(f"{base}/api/beds/b1/resume", params={"user": "nurse-b"}).json()
+    assert httpx.get(f"{base}/api/alerts", headers=admin).json() == []
+    bed = httpx.get(f"{base}/api/beds/b1", headers=admin).json()
+    assert bed["summary"]["alerts_paused_until"] == paused["paused_until"]
+    resumed = httpx.post(f"{base}/api/beds/b1/resume", headers=admin).json()
     assert resumed == {"bed_id": "b1", "paused_until": None, "pause_reason": None}
     deadline = time.monotonic() + 60
-    while not httpx.get(f"{base}/api/alerts", params={"status": "open"}).json():
+    while not httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=admin).json():
         assert time.monotonic() < deadline, "no episode after resuming"
         time.sleep(0.5)
 
 
-async def _one(url: str) -> str:
-    async with websockets.connect(url) as ws:
+async def _one(url: str, headers: dict[str, str]) -> str:
+    async with websockets.connect(url, additional_headers=headers) as ws:
         return str(await asyncio.wait_for(ws.recv(), 30))

@@ -23,6 +23,7 @@ import pytest
 import websockets
 
 from service.api.schemas import SCHEMA_DIR
+from service.auth import AuthUser, Role
 from service.config.settings import settings_from_dict
 from service.demo_video import write_demo_video
 from service.serve import Service, build_service, make_server
@@ -38,6 +39,9 @@ class Running:
     base: str
     ws: str
     tmp: Path
+    headers: dict[str, str]
+    """An engineer's bearer token (issued directly: these tests are about streaming, not about logging in)."""
+    http: httpx.Client
 
 
 @pytest.fixture(scope="module")
@@ -68,15 +72,19 @@ def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    yield Running(service, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", tmp)
+    token = service.access.sessions.issue(AuthUser(name="e2e", role=Role.ENGINEER))
+    headers = {"Authorization": f"Bearer {token}"}
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, headers=headers) as http:
+        yield Running(service, base, f"ws://127.0.0.1:{port}", tmp, headers, http)
     server.should_exit = True
     thread.join(10)
 
 
-async def collect(url: str, until, timeout_s: float = 60.0) -> list[str | bytes]:
+async def collect(running: Running, path: str, until, timeout_s: float = 60.0) -> list[str | bytes]:
     """Messages from a WebSocket until `until(messages)` is true."""
     received: list[str | bytes] = []
-    async with websockets.connect(url, max_size=2**22) as ws:
+    async with websockets.connect(f"{running.ws}{path}", max_size=2**22, additional_headers=running.headers) as ws:
         deadline = time.monotonic() + timeout_s
         while not until(received):
             remaining = deadline - time.monotonic()
@@ -93,7 +101,7 @@ def test_frames_validate_and_heatmaps_decode(running: Running) -> None:
     def enough(ms: list) -> bool:
         return sum(isinstance(m, bytes) for m in ms) >= 2
 
-    messages = asyncio.run(collect(f"{running.ws}/ws/beds/face", enough))
+    messages = asyncio.run(collect(running, "/ws/beds/face", enough))
     parsed = frames(messages)
     for message in parsed:
         jsonschema.validate(message, SCHEMA)
@@ -119,7 +127,7 @@ def test_face_that_disappears_is_no_face_with_null_probability(running: Running)
         states = [m["state"] for m in frames(ms)]
         return "no_face" in states and "ok" in states[states.index("no_face") :] if "no_face" in states else False
 
-    parsed = frames(asyncio.run(collect(f"{running.ws}/ws/beds/face", both_states)))
+    parsed = frames(asyncio.run(collect(running, "/ws/beds/face", both_states)))
     no_face = [m for m in parsed if m["state"] == "no_face"]
     for m in no_face:
         assert m["pain_probability"] is None and m["smoothed_probability"] is None
@@ -129,33 +137,36 @@ def test_face_that_disappears_is_no_face_with_null_probability(running: Running)
 
 
 def test_failing_source_is_no_signal(running: Running) -> None:
-    parsed = frames(asyncio.run(collect(f"{running.ws}/ws/beds/broken", lambda ms: len(ms) >= 2, timeout_s=30)))
+    parsed = frames(asyncio.run(collect(running, "/ws/beds/broken", lambda ms: len(ms) >= 2, timeout_s=30)))
     for m in parsed:
         jsonschema.validate(m, SCHEMA)
         assert m["state"] == "no_signal" and m["pain_probability"] is None and m["estimated_score"] is None
         assert m["state_reason"]
-    ready = httpx.get(f"{running.base}/readyz")
+    ready = running.http.get("/readyz")
     assert ready.status_code == 503 and any("broken" in p for p in ready.json()["problems"])
-    bed = httpx.get(f"{running.base}/api/beds/broken").json()
+    bed = running.http.get("/api/beds/broken").json()
     assert bed["summary"]["state"] == "no_signal" and bed["source"]["state"] == "no_signal"
 
 
 def test_slow_client_loses_frames_and_capture_keeps_going(running: Running) -> None:
     def bed() -> dict:
-        return httpx.get(f"{running.base}/api/beds/face").json()
+        return running.http.get("/api/beds/face").json()
 
     async def scenario() -> tuple[dict, list]:
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a tiny window: the server's sends back up
         sock.connect(("127.0.0.1", int(running.base.rsplit(":", 1)[1])))
-        async with websockets.connect(f"{running.ws}/ws/beds/face", sock=sock, max_queue=1, ping_interval=None):
+        url = f"{running.ws}/ws/beds/face"
+        async with websockets.connect(
+            url, sock=sock, max_queue=1, ping_interval=None, additional_headers=running.headers
+        ):
             deadline = time.monotonic() + 90
             while bed()["clients"]["messages_dropped"] == 0:  # the stuck client never reads
                 assert time.monotonic() < deadline, "no drops counted for a client that never reads"
                 await asyncio.sleep(0.5)
             during = bed()
             # meanwhile a healthy client still gets live frames
-            healthy = await collect(f"{running.ws}/ws/beds/face", lambda ms: len(frames(ms)) >= 6, 60)
+            healthy = await collect(running, "/ws/beds/face", lambda ms: len(frames(ms)) >= 6, 60)
         return during, healthy
 
     captured_before = bed()["source"]["frames_captured"]
@@ -163,44 +174,44 @@ def test_slow_client_loses_frames_and_capture_keeps_going(running: Running) -> N
     assert during["clients"]["messages_dropped"] > 0
     assert during["source"]["frames_captured"] > captured_before + 15  # capture never waited for the client
     assert len(frames(healthy)) >= 6
-    metrics = httpx.get(f"{running.base}/metrics").text
+    metrics = running.http.get("/metrics").text
     prefix = 'painwatch_frames_dropped{bed="face",where="clients"}'
     dropped = [line for line in metrics.splitlines() if line.startswith(prefix)]
     assert dropped and float(dropped[0].split()[-1]) > 0
 
 
 def test_model_reload_good_and_corrupt(running: Running) -> None:
-    before = httpx.get(f"{running.base}/api/model").json()
+    before = running.http.get("/api/model").json()
     corrupt = running.tmp / "corrupt" / "1"
     corrupt.mkdir(parents=True)
     (corrupt / "model.onnx").write_bytes(b"\x00corrupt onnx" * 64)
-    refused = httpx.post(f"{running.base}/api/model/reload", json={"path": str(corrupt)}, timeout=60)
+    refused = running.http.post("/api/model/reload", json={"path": str(corrupt)}, timeout=60)
     assert refused.status_code == 422
     assert "previous model keeps serving" in refused.json()["detail"] and "cannot load" in refused.json()["detail"]
-    assert httpx.get(f"{running.base}/api/model").json()["path"] == before["path"]
+    assert running.http.get("/api/model").json()["path"] == before["path"]
 
     good = running.tmp / "good" / "1"
     shutil.copytree(Path(before["path"]).parent, good)
-    swapped = httpx.post(f"{running.base}/api/model/reload", json={"path": str(good)}, timeout=120)
+    swapped = running.http.post("/api/model/reload", json={"path": str(good)}, timeout=120)
     assert swapped.status_code == 200, swapped.text
     assert swapped.json()["path"] == str(good / "model.onnx")
     parsed = frames(
-        asyncio.run(collect(f"{running.ws}/ws/beds/face", lambda ms: any(m["state"] == "ok" for m in frames(ms))))
+        asyncio.run(collect(running, "/ws/beds/face", lambda ms: any(m["state"] == "ok" for m in frames(ms))))
     )
     assert any(m["state"] == "ok" and 0 <= m["pain_probability"] <= 1 for m in parsed)
-    assert 'painwatch_model_reloads_total{outcome="refused"} 1.0' in httpx.get(f"{running.base}/metrics").text
+    assert 'painwatch_model_reloads_total{outcome="refused"} 1.0' in running.http.get("/metrics").text
 
 
 def test_rest_summary_and_metrics(running: Running) -> None:
-    assert httpx.get(f"{running.base}/healthz").json() == {"status": "ok"}
-    beds = httpx.get(f"{running.base}/api/beds").json()
+    assert running.http.get("/healthz").json() == {"status": "ok"}
+    beds = running.http.get("/api/beds").json()
     assert [b["summary"]["bed_id"] for b in beds] == ["face", "broken"]
-    assert httpx.get(f"{running.base}/api/beds/nope").status_code == 404
-    card = httpx.get(f"{running.base}/api/model").json()["card"]
+    assert running.http.get("/api/beds/nope").status_code == 404
+    card = running.http.get("/api/model").json()["card"]
     assert card["outputs"] and card["name"]
-    summary = json.loads(asyncio.run(collect(f"{running.ws}/ws/beds", lambda ms: len(ms) >= 1))[0])
+    summary = json.loads(asyncio.run(collect(running, "/ws/beds", lambda ms: len(ms) >= 1))[0])
     assert summary["type"] == "summary" and {b["bed_id"] for b in summary["beds"]} == {"face", "broken"}
-    metrics = httpx.get(f"{running.base}/metrics").text
+    metrics = running.http.get("/metrics").text
     for name in (
         'painwatch_analysed_fps{bed="face"}',
         'painwatch_stage_seconds_bucket{bed="face",le="0.5",stage="detect"}',
@@ -210,4 +221,20 @@ def test_rest_summary_and_metrics(running: Running) -> None:
         'painwatch_client_queue_depth{bed="face"}',
     ):
         assert name in metrics, name
-    assert "/api/model/reload" in httpx.get(f"{running.base}/openapi.json").text
+    assert "/api/model/reload" in running.http.get("/openapi.json").text
+
+
+async def anonymous_close_code(url: str) -> int | None:
+    async with websockets.connect(url) as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 10)
+        except websockets.ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+    return None
+
+
+def test_anonymous_is_refused_over_real_http_and_websockets(running: Running) -> None:
+    assert httpx.get(f"{running.base}/api/beds").status_code == 401
+    assert httpx.get(f"{running.base}/healthz").status_code == 200
+    for path in ("/ws/beds", "/ws/beds/face", "/ws/alerts"):  # a real close frame, not a refused handshake
+        assert asyncio.run(anonymous_close_code(f"{running.ws}{path}")) == 1008, path

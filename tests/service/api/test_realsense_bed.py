@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import websockets
 
+from service.auth import AuthUser, Role
 from service.config.settings import settings_from_dict
 from service.serve import build_service, make_server
 from service.sources.realsense_synthetic import write_realsense_recording
@@ -34,9 +35,9 @@ def face_frames(count: int) -> list[np.ndarray]:
     return frames
 
 
-async def first_messages(url: str, count: int, timeout_s: float) -> list[dict]:
+async def first_messages(url: str, count: int, timeout_s: float, headers: dict[str, str]) -> list[dict]:
     messages: list[dict] = []
-    async with websockets.connect(url, max_size=2**22) as ws:
+    async with websockets.connect(url, max_size=2**22, additional_headers=headers) as ws:
         deadline = time.monotonic() + timeout_s
         while len(messages) < count:
             message = await asyncio.wait_for(ws.recv(), max(0.1, deadline - time.monotonic()))
@@ -66,7 +67,9 @@ def test_service_analyses_a_realsense_recording(model_dir: Path, tmp_path: Path)
             time.sleep(0.05)
         assert server.started
         port = sock.getsockname()[1]
-        messages = asyncio.run(first_messages(f"ws://127.0.0.1:{port}/ws/beds/rs", 6, timeout_s=90))
+        token = service.access.sessions.issue(AuthUser(name="test", role=Role.NURSE))
+        headers = {"Authorization": f"Bearer {token}"}
+        messages = asyncio.run(first_messages(f"ws://127.0.0.1:{port}/ws/beds/rs", 6, 90, headers))
     finally:
         server.should_exit = True
         thread.join(10)

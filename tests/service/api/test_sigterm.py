@@ -37,7 +37,8 @@ def test_sigterm_shuts_down_within_5_s_and_closes_clients(model_dir: Path, tmp_p
     )
     process = subprocess.Popen(
         [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": "sigterm-test-password"},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 90
@@ -50,8 +51,12 @@ def test_sigterm_shuts_down_within_5_s_and_closes_clients(model_dir: Path, tmp_p
             except httpx.TransportError:
                 time.sleep(0.3)
 
+        login = {"username": "admin", "password": "sigterm-test-password"}
+        token = httpx.post(f"http://127.0.0.1:{port}/api/auth/login", json=login).json()["token"]
+
         async def client() -> tuple[int | None, float]:
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/beds/b1") as ws:
+            url, headers = f"ws://127.0.0.1:{port}/ws/beds/b1", {"Authorization": f"Bearer {token}"}
+            async with websockets.connect(url, additional_headers=headers) as ws:
                 await asyncio.wait_for(ws.recv(), 30)
                 started = time.monotonic()
                 process.send_signal(signal.SIGTERM)
@@ -75,3 +80,5 @@ def test_sigterm_shuts_down_within_5_s_and_closes_clients(model_dir: Path, tmp_p
     output = process.stdout.read() if process.stdout else ""
     assert f"http://127.0.0.1:{port}/docs" in output
     assert "service stopped in" in output  # the lifespan shutdown ran: sources closed, engine stopped
+    assert "sigterm-test-password" not in output  # never printed nor logged
+    assert "FIRST START" not in output  # the password came from the environment: nothing to show

@@ -1,0 +1,96 @@
+"""Dependencies shared by the routes, as `Annotated` aliases: who is calling, and what their role allows.
+
+A request proves who it is with `Authorization: Bearer <token>` (API clients) or the `painwatch_session`
+cookie (the dashboard); a WebSocket the same way (browsers cannot set headers on WebSockets, so they use the
+cookie, and then the Origin, when sent, must be this host: no cross-site WebSocket hijacking).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Depends, HTTPException, Request, WebSocket
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from service.api.state import ServiceState, get_state
+from service.auth import AccessControl, AuthUser, Role
+
+SESSION_COOKIE = "painwatch_session"
+CLOSE_POLICY_VIOLATION = 1008
+"""WebSocket close code for a connection without valid credentials."""
+
+_bearer = HTTPBearer(auto_error=False, description="The token from POST /api/auth/login.")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by POST /api/auth/login.")
+
+
+def access_control(connection: HTTPConnection) -> AccessControl:
+    state: ServiceState = connection.app.state.service
+    if state.access is None:
+        raise HTTPException(status_code=503, detail="access control is not configured in this service instance")
+    return state.access
+
+
+def session_token(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> str | None:
+    """The presented token: the bearer header when there is one, else the session cookie."""
+    return bearer.credentials if bearer is not None else cookie
+
+
+def current_user(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser:
+    user = access_control(request).authenticate(token)
+    if user is None:
+        raise HTTPException(status_code=401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[AuthUser, Depends(current_user)]
+SessionToken = Annotated[str, Depends(session_token)]
+
+
+def RequireRole(role: Role) -> Any:  # reads like a type in `Annotated[AuthUser, RequireRole(Role.ADMIN)]`
+    """A dependency: the current user when their role is `role` or above; 403 otherwise."""
+
+    def require(user: CurrentUser) -> AuthUser:
+        if not user.role.allows(role):
+            raise HTTPException(status_code=403, detail=f"requires the {role.value} role (you are {user.role.value})")
+        return user
+
+    return Depends(require)
+
+
+NurseUser = Annotated[AuthUser, RequireRole(Role.NURSE)]
+EngineerUser = Annotated[AuthUser, RequireRole(Role.ENGINEER)]
+AdminUser = Annotated[AuthUser, RequireRole(Role.ADMIN)]
+
+
+def metrics_reader(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser | None:
+    """Nobody needs to log in for /metrics when `auth.public_metrics` (Prometheus); else any user."""
+    state: ServiceState = get_state(request)
+    return None if state.settings.auth.public_metrics else current_user(request, token)
+
+
+def websocket_user(websocket: WebSocket) -> AuthUser | None:
+    """The user behind a WebSocket, or None (the route then closes it with 1008)."""
+    header = websocket.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return access_control(websocket).authenticate(header[7:].strip())
+    origin = websocket.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
+        return None  # a cookie sent by another site's page
+    return access_control(websocket).authenticate(websocket.cookies.get(SESSION_COOKIE))
+
+
+WsUser = Annotated[AuthUser | None, Depends(websocket_user)]
+
+
+async def accept_authenticated(websocket: WebSocket, user: AuthUser | None) -> bool:
+    """Accept the WebSocket; without a user close it at once with 1008 (a real close frame, not an HTTP 403)."""
+    await websocket.accept()
+    if user is None:
+        await websocket.close(CLOSE_POLICY_VIOLATION, "authentication required")
+        return False
+    return True

@@ -1,0 +1,16 @@
+"""Access control: users with roles, Argon2 passwords, in-memory session tokens, login rate limiting, audit."""
+
+from service.auth.access import AccessControl, LoginBlocked, LoginFailed
+from service.auth.models import AuthUser, Role
+from service.auth.users import UserDirectory, UserExists, UserNotFound
+
+__all__ = [
+    "AccessControl",
+    "AuthUser",
+    "LoginBlocked",
+    "LoginFailed",
+    "Role",
+    "UserDirectory",
+    "UserExists",
+    "UserNotFound",
+]
