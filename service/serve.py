@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from service.alerts.center import AlertCenter
+from service.alerts.snapshots import install_snapshots
 from service.api import create_app
 from service.auth import AccessControl, UserDirectory
 from service.config import ServiceSettings
@@ -65,8 +66,12 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
     users = UserDirectory(store)
     initial_admin_password = users.ensure_admin()
     access = AccessControl(users, writer, settings.auth)
+    detectors = {bed.id: bed.detector.name for bed in settings.beds}
+    snapshots = install_snapshots(settings.snapshots, settings.data_dir, alerts, detectors)
+    on_frame = snapshots.on_frame if snapshots is not None else None
     beds = [
-        BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe) for bed in settings.beds
+        BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe, on_frame=on_frame)
+        for bed in settings.beds
     ]
     app = create_app(settings, engine, beds, metrics, alerts=alerts, access=access)
     return Service(settings, engine, beds, metrics, app, alerts, access, initial_admin_password)

@@ -49,6 +49,10 @@ class AlertCenter:
         self._trend_period_s = 1.0 / trend_hz
         self._last_trend: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.on_change: Callable[[Change], None] | None = None
+        """Also given every change (review snapshots); must not block."""
+        self.on_trend: Callable[[ScoreTrendRow], None] | None = None
+        """Also given every stored trend point (review snapshots); must not block."""
 
     def restore(self) -> int:
         """Continue the alerts (and pauses) that were active when the service last stopped."""
@@ -128,6 +132,8 @@ class AlertCenter:
             )
             self.writer.put(change)
             self.broadcaster.publish(Outgoing(change.model_dump_json()))
+            if self.on_change is not None:
+                self.on_change(change)
         if audit is not None:
             who, action, details = audit
             self.writer.put(AuditEntry(self.clock(), who, action, dict(details)))
@@ -138,18 +144,19 @@ class AlertCenter:
         if last is not None and message.published_ts - last < self._trend_period_s:
             return
         self._last_trend[message.bed_id] = message.published_ts
-        self.writer.put(
-            ScoreTrendRow(
-                bed_id=message.bed_id,
-                ts=message.published_ts,
-                state=message.state.value,
-                smoothed_probability=message.smoothed_probability,
-                pain_fraction=message.pain_fraction,
-                estimated_score=message.estimated_score,
-                face_visible_share=message.face_visible_share,
-                low_evidence=message.low_evidence,
-            )
+        row = ScoreTrendRow(
+            bed_id=message.bed_id,
+            ts=message.published_ts,
+            state=message.state.value,
+            smoothed_probability=message.smoothed_probability,
+            pain_fraction=message.pain_fraction,
+            estimated_score=message.estimated_score,
+            face_visible_share=message.face_visible_share,
+            low_evidence=message.low_evidence,
         )
+        self.writer.put(row)
+        if self.on_trend is not None:
+            self.on_trend(row)
 
 
 __all__ = ["AlertCenter", "AlertError", "AlertNotFound", "Clock"]

@@ -15,6 +15,7 @@ from service.api.routes import auth as auth_routes
 from service.api.routes import beds as beds_routes
 from service.api.routes import docs, health, model, streams, users
 from service.api.routes import metrics as metrics_routes
+from service.api.routes import snapshots as snapshots_routes
 from service.api.routes.web import install_dashboard
 from service.api.state import ServiceState
 from service.auth import AccessControl
@@ -69,6 +70,7 @@ def create_app(
     routers = (health.router, auth_routes.router, users.router, beds_routes.router, alerts_routes.router)
     for router in (*routers, model.router, streams.router, metrics_routes.router, docs.router):
         app.include_router(router)
+    app.include_router(snapshots_routes.router)  # review snapshots: infant faces, protected like all
     install_dashboard(app)
     return app
 

@@ -183,6 +183,32 @@ class StoreConfig(_Strict):
     )
 
 
+class SnapshotConfig(_Strict):
+    enabled: bool = Field(
+        default=True,
+        description="Store a review snapshot (face crop, Grad-CAM, score trace) at each pain episode's peak; "
+        "false: nothing is stored and the snapshot routes answer 404.",
+    )
+    retention_days: float = Field(
+        default=30.0, gt=0, description="Snapshots (rows and files) older than this are purged (alerts are kept)."
+    )
+    provisional_every_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="While an episode is open its best snapshot so far is rewritten at most this "
+        "often, so a crash loses little.",
+    )
+    around_peak_s: float = Field(
+        default=10.0, gt=0, le=120, description="Frame probabilities kept this long before and after the peak."
+    )
+    jpeg_quality: int = Field(default=90, ge=10, le=100, description="JPEG quality of the crop and Grad-CAM images.")
+    group_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pseudonymous infant group id per bed id (never a name or record number): feedback crops of "
+        "one infant stay in one cross-validation group. A bed not listed uses `bed-<bed id>`.",
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Everything `painwatch serve` needs. YAML values are overridden by PAINWATCH_* environment variables
     (nested keys with `__`, e.g. PAINWATCH_SERVER__PORT=9000)."""
@@ -202,6 +228,9 @@ class ServiceSettings(BaseSettings):
         default_factory=lambda: AlertParams(), description="Alert thresholds and timers (beds may override)."
     )
     store: StoreConfig = Field(default_factory=lambda: StoreConfig(), description="Database and trend retention.")
+    snapshots: SnapshotConfig = Field(
+        default_factory=lambda: SnapshotConfig(), description="Review snapshots at pain-episode peaks."
+    )
     auth: AuthConfig = Field(
         default_factory=lambda: AuthConfig(), description="Logins, sessions and what needs no login."
     )

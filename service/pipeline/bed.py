@@ -11,7 +11,7 @@ from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.broadcaster import Broadcaster
 from service.pipeline.messages import BedFrameMessage, BedState, BedSummary
-from service.pipeline.worker import BedWorker, CaptureLike, WorkerOptions
+from service.pipeline.worker import BedWorker, CaptureLike, FrameHook, WorkerOptions
 from service.vision.detectors import FaceDetector, create_detector
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class BedRuntime:
         metrics: ServiceMetrics | None = None,
         capture_factory: CaptureFactory = real_capture,
         on_message: Callable[[BedFrameMessage], None] | None = None,
+        on_frame: FrameHook | None = None,
     ) -> None:
         self.config = config
         self.stale_after_s = settings.stream.stale_after_s
@@ -49,7 +50,15 @@ class BedRuntime:
             infer_timeout_s=settings.model.infer_timeout_s,
         )
         self.worker = BedWorker(
-            config.id, self.capture, self._make_detector, engine, self.broadcaster, options, metrics, on_message
+            config.id,
+            self.capture,
+            self._make_detector,
+            engine,
+            self.broadcaster,
+            options,
+            metrics,
+            on_message,
+            on_frame,
         )
 
     @property

@@ -26,7 +26,7 @@ from service.metrics import ServiceMetrics
 from service.pipeline.broadcaster import Broadcaster, Outgoing
 from service.pipeline.messages import BedFrameMessage, BedState, FaceBoxOut, ModelRef, StageTimings
 from service.sources.base import Frame
-from service.vision.crop import crop_face
+from service.vision.crop import SquareBox, crop_face
 from service.vision.detectors import FaceBox, FaceDetector, best_face
 from service.vision.heatmap import overlay
 
@@ -36,6 +36,9 @@ _WAIT_SLICE_S = 0.25
 """Longest single wait for a frame, so stop requests and no-signal checks stay responsive."""
 _FPS_SPAN_S = 5.0
 _FACE_RATIO_FRAMES = 100
+
+FrameHook = Callable[[BedFrameMessage, np.ndarray, np.ndarray, SquareBox], None]
+"""(message, face crop RGB, pain-class Grad-CAM map in [0, 1], crop region in the frame)."""
 
 
 class CaptureLike(Protocol):
@@ -89,10 +92,14 @@ class BedWorker:
         options: WorkerOptions,
         metrics: ServiceMetrics | None = None,
         on_message: Callable[[BedFrameMessage], None] | None = None,
+        on_frame: FrameHook | None = None,
     ) -> None:
         self.bed_id = bed_id
         self.on_message = on_message
         """Called with every published message (the alert center); must not block."""
+        self.on_frame = on_frame
+        """Called after each scored frame's message with its crop, Grad-CAM map and crop region (review
+        snapshots); must not block and must copy what it keeps."""
         self.capture = capture
         self.engine = engine
         self.broadcaster = broadcaster
@@ -207,7 +214,7 @@ class BedWorker:
             self._finish(message, None, timings)
             return
         self._face_flags.append(True)
-        crop, _region = crop_face(frame.rgb, face)
+        crop, region = crop_face(frame.rgb, face)
         t2 = time.perf_counter()
         result = self._infer(crop)
         t3 = time.perf_counter()
@@ -227,6 +234,15 @@ class BedWorker:
         message = self._message(frame, frame.capture_ts, BedState.OK, None, summary, timings, face, result, smoothed)
         message.heatmap_follows = jpeg is not None
         self._finish(message, jpeg, timings)
+        self._frame_hook(message, crop, result.gradcam, region)
+
+    def _frame_hook(self, message: BedFrameMessage, crop: np.ndarray, cam: np.ndarray, region: SquareBox) -> None:
+        if self.on_frame is None:
+            return
+        try:
+            self.on_frame(message, crop, cam, region)
+        except Exception:  # snapshot trouble must never stop the bed's monitoring
+            logger.exception("bed %s: the frame hook failed", self.bed_id)
 
     def _infer(self, crop: np.ndarray) -> InferenceResult | str:
         """The engine's result, or the reason there is none."""

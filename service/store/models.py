@@ -98,3 +98,33 @@ class AuditRow(Base):
     who: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SnapshotRow(Base):
+    """A pain episode's review snapshot at its peak; file paths are relative to the data directory."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (Index("ix_snapshots_bed_ts", "bed_id", "ts"), Index("ix_snapshots_updated_at", "updated_at"))
+
+    alert_id: Mapped[str] = mapped_column(String(32), ForeignKey("alerts.id"), primary_key=True)
+    bed_id: Mapped[str] = mapped_column(String(64), ForeignKey("beds.id"))
+    group_id: Mapped[str] = mapped_column(String(100))
+    ts: Mapped[float] = mapped_column(Float)
+    opened_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    final: Mapped[bool]
+    probability: Mapped[float] = mapped_column(Float)
+    pain_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    estimated_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    detector: Mapped[str] = mapped_column(String(64))
+    detector_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    side: Mapped[int] = mapped_column(Integer)
+    model_name: Mapped[str] = mapped_column(String(200))
+    model_version: Mapped[str] = mapped_column(String(64))
+    crop_path: Mapped[str] = mapped_column(String(300))
+    gradcam_path: Mapped[str] = mapped_column(String(300))
+    cam_path: Mapped[str] = mapped_column(String(300))
+    trace_path: Mapped[str] = mapped_column(String(300))
+    updated_at: Mapped[float] = mapped_column(Float)

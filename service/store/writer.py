@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.alerts.models import AlertEventMessage
 from service.store.database import Store
-from service.store.models import ScoreTrendRow
+from service.store.models import ScoreTrendRow, SnapshotRow
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class AuditEntry:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-WriteItem = AlertEventMessage | ScoreTrendRow | AuditEntry | threading.Event
+WriteItem = AlertEventMessage | ScoreTrendRow | SnapshotRow | AuditEntry | threading.Event
 
 
 class StoreWriter:
@@ -140,6 +140,8 @@ class StoreWriter:
             self.store.save_change(session, item.event, item.alert)
         elif isinstance(item, ScoreTrendRow):
             session.add(item)
+        elif isinstance(item, SnapshotRow):
+            session.merge(item)  # a provisional snapshot is replaced by a better or the final one
         elif isinstance(item, AuditEntry):
             self.store.audit(session, item.who, item.action, item.details, item.ts)
 

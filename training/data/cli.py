@@ -159,6 +159,27 @@ def _split_names(values: list[str]) -> list[str]:
     return [n.strip() for v in values for n in v.split(",") if n.strip()]
 
 
+# --- bedside feedback (training/data/feedback.py) -------------------------------------------------------------
+@data_app.command("export-feedback")
+def export_feedback_command(
+    store: Annotated[str, typer.Option(help="Service data folder (with painwatch.db) or database URL.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder to create.")],
+    since: Annotated[str | None, typer.Option(help="Only snapshots at or after this date (ISO, UTC).")] = None,
+    verdicts: Annotated[
+        str | None, typer.Option(help="Verdicts to export, comma-separated (default pain_confirmed,not_pain).")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder holding snapshots/ when --store is a server URL.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+) -> None:
+    """Reviewed bedside snapshots (nurse verdicts) as a dataset.csv to add to the next training run."""
+    from training.data.feedback import export_feedback
+
+    summary = export_feedback(store, output, since, verdicts, data_dir, force)
+    typer.echo(summary.line())
+
+
 # --- synthetic cohort (training/data/synth/) ---------------------------------------------------------------
 @data_app.command("synth")
 def synth_command(

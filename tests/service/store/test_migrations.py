@@ -16,11 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from service.aggregation import Scale
 from service.alerts import AlertEngine, AlertParams, Reading
-from service.store.database import Store, create_db_engine, table_columns, upgrade
+from service.alerts.snapshots import load_snapshot
+from service.store.database import MIGRATIONS_DIR, Store, create_db_engine, table_columns, upgrade
+from service.store.models import SnapshotRow
 
 EXPECTED = {
     "beds": {"id", "label", "scale", "paused_until", "pause_reason", "created_at"},
@@ -29,6 +33,7 @@ EXPECTED = {
     "score_trend": {"bed_id", "ts", "state", "estimated_score", "face_visible_share", "low_evidence"},
     "users": {"id", "name", "role", "password_hash", "created_at"},
     "audit_log": {"id", "ts", "who", "action", "details"},
+    "snapshots": {"alert_id", "bed_id", "group_id", "ts", "final", "probability", "crop_path", "trace_path"},
 }
 
 
@@ -37,7 +42,8 @@ def check_schema_and_round_trip(store: Store) -> None:
     for table, expected in EXPECTED.items():
         assert expected <= columns[table], (table, expected - columns[table])
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == head_revision() and int(version) >= 2  # 0002 adds the review snapshots
     store.ensure_beds([("b1", "Bed 1", "DAN")])
     engine = AlertEngine({"b1": (Scale.DAN, AlertParams(open_after_s=0))})
     change = engine.observe(Reading("b1", 100.0, "ok", 4, False))[0]
@@ -47,6 +53,29 @@ def check_schema_and_round_trip(store: Store) -> None:
     alert, events = store.get_alert(change.alert.id)  # type: ignore[arg-type,misc,union-attr]
     assert alert.kind.value == "pain_episode" and [e.type.value for e in events] == ["opened"]
     assert events[0].details == {"priority": "medium"}
+    check_snapshot_round_trip(store, change.alert.id)  # type: ignore[union-attr]
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def check_snapshot_round_trip(store: Store, alert_id: str) -> None:
+    row = SnapshotRow(
+        alert_id=alert_id, bed_id="b1", group_id="bed-b1", ts=101.0, opened_at=100.0, closed_at=None, final=False,
+        probability=0.8, pain_probability=0.9, estimated_score=4, detector="mediapipe-short", detector_score=0.7,
+        x=1, y=2, side=3, model_name="m", model_version="1", crop_path="snapshots/a/crop.jpg",
+        gradcam_path="snapshots/a/gradcam.jpg", cam_path="snapshots/a/gradcam.npy",
+        trace_path="snapshots/a/trace.json", updated_at=102.0,
+    )  # fmt: skip
+    with store.sessions.begin() as session:
+        session.merge(row)
+    loaded = load_snapshot(store, alert_id)
+    assert loaded is not None and (loaded.final, loaded.probability, loaded.side) == (False, 0.8, 3)
 
 
 def test_sqlite_upgrade_from_empty_uses_wal(tmp_path: Path) -> None:
