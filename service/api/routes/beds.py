@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.alerts.models import BedAlertState
@@ -62,6 +63,38 @@ def list_beds(state: Annotated[ServiceState, Depends(get_state)]) -> list[dict[s
 @router.get("/{bed_id}", summary="One bed's latest state and counters")
 def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
     return bed_report(state, state.bed(bed_id))
+
+
+class TrendPoint(BaseModel):
+    """One stored 1 Hz point; unknown states carry null scores (a gap, never "no pain")."""
+
+    ts: float = Field(description="Unix time, seconds.")
+    state: str = Field(description="Bed state at that second.")
+    smoothed_probability: float | None = Field(description="Smoothed pain probability; null when unknown.")
+    estimated_score: int | None = Field(description="Estimated facial item of the bed's scale; null when unknown.")
+    face_visible_share: float = Field(description="Share of the window with a visible face.")
+    low_evidence: bool = Field(description="The score rests on too little face-visible time.")
+
+
+@router.get("/{bed_id}/trend", summary="The bed's stored 1 Hz score trend (survives restarts and page reloads)")
+async def bed_trend(
+    bed_id: str,
+    state: Annotated[ServiceState, Depends(get_state)],
+    minutes: Annotated[float, Query(gt=0, le=1440, description="How far back, in minutes (at most 24 h).")] = 60,
+) -> list[TrendPoint]:
+    state.bed(bed_id)
+    rows = await asyncio.to_thread(state.alert_center().store.trend, bed_id, time.time() - minutes * 60)
+    return [
+        TrendPoint(
+            ts=row.ts,
+            state=row.state,
+            smoothed_probability=row.smoothed_probability,
+            estimated_score=row.estimated_score,
+            face_visible_share=row.face_visible_share,
+            low_evidence=row.low_evidence,
+        )
+        for row in rows
+    ]
 
 
 @router.post("/{bed_id}/pause", summary="Pause the bed's alerts (scores are still recorded); they resume by themselves")

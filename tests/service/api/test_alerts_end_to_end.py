@@ -130,6 +130,13 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
     open_now = httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=admin).json()
     assert [a["id"] for a in open_now] == [alert_id]
     bed = httpx.get(f"{base}/api/beds/b1", headers=admin).json()
+    # the stored 1 Hz trend survived the kill too, and spans both runs
+    trend = httpx.get(f"{base}/api/beds/b1/trend", params={"minutes": 10}, headers=admin).json()
+    stamps = [p["ts"] for p in trend]
+    assert len(trend) >= 2 and stamps == sorted(stamps)
+    assert any(p["state"] == "ok" and 0 <= p["smoothed_probability"] <= 1 for p in trend)
+    assert all(p["smoothed_probability"] is None for p in trend if p["state"] != "ok")
+    assert httpx.get(f"{base}/api/beds/b1/trend", params={"minutes": 5000}, headers=admin).status_code == 422
     assert [a["id"] for a in bed["summary"]["active_alerts"]] == [alert_id]
 
     new_user = {"name": "nurse-a", "role": "nurse", "password": "nurse-a-password"}

@@ -25,6 +25,7 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("DELETE", "/api/users/{name}"): Role.ADMIN,
     ("GET", "/api/beds"): Role.NURSE,
     ("GET", "/api/beds/{bed_id}"): Role.NURSE,
+    ("GET", "/api/beds/{bed_id}/trend"): Role.NURSE,
     ("POST", "/api/beds/{bed_id}/pause"): Role.NURSE,
     ("POST", "/api/beds/{bed_id}/resume"): Role.NURSE,
     ("GET", "/api/alerts"): Role.NURSE,

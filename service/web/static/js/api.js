@@ -64,6 +64,8 @@ export const pause = (bedId, reason, minutes) =>
   request('POST', `/api/beds/${encodeURIComponent(bedId)}/pause`, { reason, minutes: minutes || null });
 export const resume = (bedId) => request('POST', `/api/beds/${encodeURIComponent(bedId)}/resume`);
 export const model = () => request('GET', '/api/model');
+export const trend = (bedId, minutes) =>
+  request('GET', `/api/beds/${encodeURIComponent(bedId)}/trend${query({ minutes })}`);
 
 /** The review snapshot, or null when the service has none for this alert (404). */
 export async function snapshot(id) {

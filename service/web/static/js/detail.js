@@ -4,7 +4,7 @@ import { trendChart } from './chart.js';
 import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, STATE_LABEL, VERDICT_LABEL, clock, dateTime, pct } from './format.js';
 import { alertBadge, bedFigures } from './grid.js';
-import { points } from './history.js';
+import { points, seed } from './history.js';
 import { LiveSocket } from './ws.js';
 
 export function createDetail(container, bedId, { onUnauthorized }) {
@@ -129,6 +129,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
   }).start();
 
   loadHistory();
+  seed(bedId, 60).then(drawTrend);
   const trendTimer = setInterval(drawTrend, 2000);
 
   return {

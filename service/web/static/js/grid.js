@@ -2,7 +2,7 @@
 import { sparkline } from './chart.js';
 import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, STATE_LABEL, ago, band, clock, pct } from './format.js';
-import { points } from './history.js';
+import { points, seed } from './history.js';
 
 const SPARK_S = 600;
 
@@ -51,6 +51,7 @@ export function createGrid(container, { onOpen }) {
       node = el('article', { tabindex: 0, role: 'link', 'aria-label': `bed ${bed.label || bed.bed_id}`,
         onclick: () => onOpen(bed.bed_id), onkeydown: (e) => { if (e.key === 'Enter') onOpen(bed.bed_id); } });
       cards.set(bed.bed_id, node);
+      seed(bed.bed_id, 10);  // the stored last 10 min, so a reloaded page shows its sparkline at once
       grid.append(node);
     }
     node.className = `bed-card${top ? ` has-alert prio-border-${top.priority}` : ''}${connection !== 'live' ? ' not-live' : ''}`;

@@ -1,4 +1,6 @@
-// Per-bed history kept in the page from the live summary stream: 1 point per second, the last hour.
+// Per-bed history: the stored 1 Hz trend (so a reload keeps the last hour), extended by the live summary stream.
+
+import { trend } from './api.js';
 
 const KEEP_S = 3600;
 const series = new Map();
@@ -25,4 +27,29 @@ export function gap(ts) {
 
 export function points(bedId, since) {
   return (series.get(bedId) || []).filter((point) => point.ts >= since);
+}
+
+const seeded = new Map();
+
+/** Load the stored trend once per bed (up to `minutes` back) under the live points; failures leave live-only. */
+export async function seed(bedId, minutes) {
+  if ((seeded.get(bedId) || 0) >= minutes) return;
+  seeded.set(bedId, minutes);
+  let rows;
+  try {
+    rows = await trend(bedId, minutes);
+  } catch {
+    seeded.delete(bedId);
+    return;
+  }
+  const live = series.get(bedId) || [];
+  const firstLive = live.length ? live[0].ts : Infinity;
+  const stored = rows
+    .filter((row) => row.ts < firstLive)
+    .map((row) => ({
+      ts: row.ts,
+      p: row.state === 'ok' ? row.smoothed_probability : null,
+      score: row.state === 'ok' ? row.estimated_score : null,
+    }));
+  series.set(bedId, [...stored, ...live]);
 }
