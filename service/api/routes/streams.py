@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from service.api.deps import WsUser, accept_authenticated
 from service.api.state import ServiceState, get_ws_state
-from service.pipeline.broadcaster import Outgoing
+from service.pipeline.broadcaster import Outgoing, Subscription
 from service.pipeline.messages import BedsSummaryMessage
 
 logger = logging.getLogger(__name__)
@@ -51,28 +51,41 @@ async def bed_stream(
         await websocket.close(CLOSE_UNKNOWN_BED, f"unknown bed {bed_id!r}")
         return
     subscription = bed.broadcaster.subscribe()
-    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
-    timeout = state.settings.stream.send_timeout_s
     try:
+        await _pump(websocket, subscription, state.settings.stream.send_timeout_s, f"bed {bed_id}")
+    finally:
+        bed.broadcaster.unsubscribe(subscription)
+
+
+async def _pump(
+    websocket: WebSocket, subscription: Subscription, timeout_s: float, what: str, first: Outgoing | None = None
+) -> None:
+    """Send `first`, then every item of the subscription's bounded queue until the client leaves, the service
+    shuts down (a None item) or the client stays stuck for timeout_s (closed, so it can reconnect fresh)."""
+    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+    try:
+        pending = [first] if first is not None else []
         while True:
-            next_item = asyncio.create_task(subscription.queue.get())
-            done, _ = await asyncio.wait({next_item, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-            if disconnected in done:
-                next_item.cancel()
-                return
-            item = next_item.result()
+            if pending:
+                item: Outgoing | None = pending.pop()
+            else:
+                next_item = asyncio.create_task(subscription.queue.get())
+                done, _ = await asyncio.wait({next_item, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+                if disconnected in done:
+                    next_item.cancel()
+                    return
+                item = next_item.result()
             if item is None:
                 await websocket.close(CLOSE_GOING_AWAY, "service shutting down")
                 return
-            if not await _send(websocket, item, timeout):
-                logger.info("bed %s: closing a WebSocket client stuck for %.1f s", bed_id, timeout)
+            if not await _send(websocket, item, timeout_s):
+                logger.info("%s: closing a WebSocket client stuck for %.1f s", what, timeout_s)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "client too slow"), 1.0)
                 return
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
-        bed.broadcaster.unsubscribe(subscription)
         disconnected.cancel()
 
 
@@ -122,27 +135,8 @@ async def alert_stream(
         return
     broadcaster = state.alerts.broadcaster
     subscription = broadcaster.subscribe()  # before the snapshot, so no event falls between the two
-    disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
-    timeout = state.settings.stream.send_timeout_s
     try:
-        if not await _send(websocket, Outgoing(state.alerts.snapshot().model_dump_json()), timeout):
-            return
-        while True:
-            next_item = asyncio.create_task(subscription.queue.get())
-            done, _ = await asyncio.wait({next_item, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-            if disconnected in done:
-                next_item.cancel()
-                return
-            item = next_item.result()
-            if item is None:
-                await websocket.close(CLOSE_GOING_AWAY, "service shutting down")
-                return
-            if not await _send(websocket, item, timeout):
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(websocket.close(CLOSE_TOO_SLOW, "client too slow"), 1.0)
-                return
-    except (WebSocketDisconnect, RuntimeError):
-        return
+        first = Outgoing(state.alerts.snapshot().model_dump_json())
+        await _pump(websocket, subscription, state.settings.stream.send_timeout_s, "alerts", first)
     finally:
         broadcaster.unsubscribe(subscription)
-        disconnected.cancel()
