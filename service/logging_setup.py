@@ -12,5 +12,5 @@ def configure_logging(verbose: bool = False) -> None:
     # MediaPipe/TFLite/TensorFlow write C++ logs to stderr; keep them to errors unless asked.
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    for noisy in ("matplotlib", "PIL", "h5py", "absl"):
+    for noisy in ("matplotlib", "PIL", "h5py", "absl", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

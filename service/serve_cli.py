@@ -27,6 +27,7 @@ def serve_command(
         f"painwatch service: {len(settings.beds)} bed(s), model {service.engine.card.name}/"
         f"{service.engine.card.version}"
     )
+    typer.echo(f"  dashboard  {base}/")
     typer.echo(f"  API docs   {base}/docs   (log in first: POST {base}/api/auth/login)")
     typer.echo(f"  beds       {base}/api/beds    live: {ws_scheme}://{server.host}:{server.port}/ws/beds/<bed_id>")
     typer.echo(f"  metrics    {base}/metrics")
