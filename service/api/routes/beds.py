@@ -68,6 +68,8 @@ def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> 
 class TrendPoint(BaseModel):
     """One stored 1 Hz point; unknown states carry null scores (a gap, never "no pain")."""
 
+    model_config = ConfigDict(from_attributes=True)  # built straight from the store's ScoreTrendRow
+
     ts: float = Field(description="Unix time, seconds.")
     state: str = Field(description="Bed state at that second.")
     smoothed_probability: float | None = Field(description="Smoothed pain probability; null when unknown.")
@@ -84,17 +86,7 @@ async def bed_trend(
 ) -> list[TrendPoint]:
     state.bed(bed_id)
     rows = await asyncio.to_thread(state.alert_center().store.trend, bed_id, time.time() - minutes * 60)
-    return [
-        TrendPoint(
-            ts=row.ts,
-            state=row.state,
-            smoothed_probability=row.smoothed_probability,
-            estimated_score=row.estimated_score,
-            face_visible_share=row.face_visible_share,
-            low_evidence=row.low_evidence,
-        )
-        for row in rows
-    ]
+    return [TrendPoint.model_validate(row) for row in rows]
 
 
 @router.post("/{bed_id}/pause", summary="Pause the bed's alerts (scores are still recorded); they resume by themselves")
