@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,3 +58,85 @@ def model_copy(model_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "model" / "1"
     shutil.copytree(model_dir, target)
     return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ServedProcess:
+    """A real `painwatch serve` process; its console output goes to a file (an unread pipe would fill and stall it)."""
+
+    process: subprocess.Popen[str]
+    port: int
+    log: Path
+    admin_password: str
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def login(self, username: str = "admin", password: str | None = None) -> dict[str, str]:
+        """Bearer headers for a user (default: the first-start admin, whose password the test set)."""
+        credentials = {"username": username, "password": password or self.admin_password}
+        response = httpx.post(f"{self.base}/api/auth/login", json=credentials)
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    def stop(self) -> None:
+        """SIGTERM (a graceful shutdown), then kill if it lingers."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+Serve = Callable[[Path, int, str], ServedProcess]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Serve]:
+    """Start `painwatch serve --config CONFIG` on PORT with ADMIN_PASSWORD and wait for /healthz; every process
+    started is killed at teardown."""
+    started: list[ServedProcess] = []
+
+    def start(config: Path, port: int, admin_password: str) -> ServedProcess:
+        log = tmp_path / f"service-{len(started) + 1}.log"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": admin_password}
+        with log.open("w") as handle:
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
+                stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
+            )  # fmt: skip
+        served = ServedProcess(process, port, log, admin_password)
+        started.append(served)
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, served.output()
+            assert time.monotonic() < deadline, "service did not become healthy"
+            try:
+                if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
+                    return served
+            except httpx.TransportError:
+                time.sleep(0.3)
+
+    yield start
+    for served in started:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait()
+
+
+@pytest.fixture
+def port() -> int:
+    """A free loopback port for a service the test starts."""
+    return free_port()

@@ -8,13 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -33,12 +28,6 @@ SUMMARY_SCHEMA = json.loads((SCHEMA_DIR / "beds_summary.schema.json").read_text(
 ADMIN_PASSWORD = "alerts-e2e-admin-password"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_config(tmp: Path, model_dir: Path, port: int) -> Path:
     video = write_demo_video(tmp / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
     config = tmp / "c.yaml"
@@ -53,38 +42,9 @@ def write_config(tmp: Path, model_dir: Path, port: int) -> Path:
     return config
 
 
-def start(config: Path, port: int) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD},
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while True:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        assert time.monotonic() < deadline, "service did not become healthy"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.3)
-
-
 @pytest.fixture
-def service(model_dir: Path, tmp_path: Path) -> Iterator[tuple[Path, int, list[subprocess.Popen[str]]]]:
-    port = free_port()
-    processes: list[subprocess.Popen[str]] = []
-    yield write_config(tmp_path, model_dir, port), port, processes
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-
-
-def login(base: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> dict[str, str]:
-    response = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+def config(model_dir: Path, tmp_path: Path, port: int) -> Path:
+    return write_config(tmp_path, model_dir, port)
 
 
 async def first_open_event(url: str, headers: dict[str, str]) -> tuple[dict, dict]:
@@ -98,11 +58,10 @@ async def first_open_event(url: str, headers: dict[str, str]) -> tuple[dict, dic
                 return snapshot, message
 
 
-def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> None:
-    config, port, processes = service
-    base, ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
-    processes.append(start(config, port))
-    admin = login(base)
+def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(config: Path, port: int, serve) -> None:
+    served = serve(config, port, ADMIN_PASSWORD)
+    base, ws = served.base, f"ws://127.0.0.1:{port}"
+    admin = served.login()
     snapshot, opened = asyncio.run(first_open_event(f"{ws}/ws/alerts", admin))
     jsonschema.validate(snapshot, SNAPSHOT_SCHEMA)
     assert snapshot["type"] == "alerts_snapshot" and snapshot["beds"] == [
@@ -120,11 +79,11 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
     jsonschema.validate(summary, SUMMARY_SCHEMA)
     assert [a["id"] for a in summary["beds"][0]["active_alerts"]] == [alert_id]
 
-    processes[0].send_signal(signal.SIGKILL)
-    processes[0].wait(10)
-    processes.append(start(config, port))
+    served.process.send_signal(signal.SIGKILL)
+    served.process.wait(10)
+    served = serve(config, port, ADMIN_PASSWORD)
     assert httpx.get(f"{base}/api/alerts", headers=admin).status_code == 401  # tokens died with the process
-    admin = login(base)  # users did not: they are in the database
+    admin = served.login()  # users did not: they are in the database
     after = httpx.get(f"{base}/api/alerts/{alert_id}", headers=admin).json()
     assert after["alert"]["status"] == "open" and after["alert"]["opened_at"] == opened["alert"]["opened_at"]
     open_now = httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=admin).json()
@@ -141,7 +100,7 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
 
     new_user = {"name": "nurse-a", "role": "nurse", "password": "nurse-a-password"}
     assert httpx.post(f"{base}/api/users", json=new_user, headers=admin).status_code == 201
-    nurse = login(base, "nurse-a", "nurse-a-password")
+    nurse = served.login("nurse-a", "nurse-a-password")
     ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=nurse,
                      json={"verdict": "not_pain", "note": "synthetic video"})  # fmt: skip
     assert ack.status_code == 200, ack.text
@@ -155,11 +114,10 @@ def test_alert_opens_is_pushed_survives_kill_9_and_is_acknowledged(service) -> N
     assert [e["type"] for e in events] == ["opened", "acknowledged"] and events[1]["user"] == "nurse-a"
 
 
-def test_pause_and_resume_through_the_api(service) -> None:
-    config, port, processes = service
-    base = f"http://127.0.0.1:{port}"
-    processes.append(start(config, port))
-    admin = login(base)
+def test_pause_and_resume_through_the_api(config: Path, port: int, serve) -> None:
+    served = serve(config, port, ADMIN_PASSWORD)
+    base = served.base
+    admin = served.login()
     paused = httpx.post(f"{base}/api/beds/b1/pause", json={"reason": "heel lance", "minutes": 5}, headers=admin).json()
     assert paused["pause_reason"] == "heel lance" and paused["paused_until"] > time.time() + 290
     assert httpx.post(f"{base}/api/beds/nope/pause", json={"reason": "x"}, headers=admin).status_code == 404

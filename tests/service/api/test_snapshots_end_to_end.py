@@ -9,7 +9,6 @@ Works with or without access control: it logs in as the first-start admin when t
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
@@ -38,14 +37,6 @@ pytestmark = pytest.mark.timeout(240)
 ADMIN_PASSWORD = "snapshot-e2e-admin-password"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def write_config(tmp: Path, model_dir: Path, port: int, pain_threshold: float) -> Path:
     video = tmp / "face.mp4"
     if not video.exists():
@@ -60,32 +51,6 @@ def write_config(tmp: Path, model_dir: Path, port: int, pain_threshold: float) -
         f"server: {{port: {port}}}\ndata_dir: '{tmp / 'data'}'\n"
     )
     return config
-
-
-def start(config: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 90
-    while True:
-        assert process.poll() is None, "service exited"
-        assert time.monotonic() < deadline, "service did not become healthy"
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.3)
-
-
-def login(base: str) -> dict[str, str]:
-    """Bearer headers for the admin when the service has access control; none when it has not."""
-    response = httpx.post(f"{base}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-    if response.status_code in (404, 405):
-        return {}
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
 def painwatch(*args: str) -> subprocess.CompletedProcess[str]:
@@ -120,47 +85,49 @@ def decode(response: httpx.Response) -> np.ndarray:
     return image
 
 
-def test_snapshot_through_kill_restart_close_review_and_export(model_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    processes: list[subprocess.Popen[str]] = []
-    try:
-        processes.append(start(write_config(tmp_path, model_dir, port, 0.000001), port))
-        headers = login(base)
-        opened = wait_for(lambda: httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=headers).json(),
-                          "an episode")  # fmt: skip
-        alert_id = opened[0]["id"]
-        provisional = wait_for(lambda: snapshot(base, alert_id, headers, final=False), "a provisional snapshot")
-        assert provisional["snapshot"]["closed_at"] is None
-        processes[0].send_signal(signal.SIGKILL)
-        processes[0].wait(10)
+def test_snapshot_through_kill_restart_close_review_and_export(
+    model_dir: Path, tmp_path: Path, port: int, serve
+) -> None:
+    served = serve(write_config(tmp_path, model_dir, port, 0.000001), port, ADMIN_PASSWORD)
+    base = served.base
+    headers = served.login()
+    opened = wait_for(lambda: httpx.get(f"{base}/api/alerts", params={"status": "open"}, headers=headers).json(),
+                      "an episode")  # fmt: skip
+    alert_id = opened[0]["id"]
+    provisional = wait_for(lambda: snapshot(base, alert_id, headers, final=False), "a provisional snapshot")
+    assert provisional["snapshot"]["closed_at"] is None
 
-        processes.append(start(write_config(tmp_path, model_dir, port, 0.999999), port))
-        headers = login(base)
-        final = wait_for(lambda: snapshot(base, alert_id, headers, final=True), "the final snapshot", 90)
-        alert = httpx.get(f"{base}/api/alerts/{alert_id}", headers=headers).json()["alert"]
-        meta, trace = final["snapshot"], final["trace"]
-        assert alert["status"] == "closed" and meta["closed_at"] == alert["closed_at"] == trace["closed_at"]
-        assert (meta["bed_id"], meta["group_id"], meta["detector"]) == ("b1", "infant-e2e", "mediapipe-short")
-        assert meta["probability"] >= provisional["snapshot"]["probability"]  # the peak never gets worse
-        assert 0 < meta["probability"] <= 1 and meta["ts"] >= alert["opened_at"]
-        assert trace["peak"]["probability"] == meta["probability"] and trace["final"] is True
-        trend_ts = [p["ts"] for p in trace["trend"]]
-        assert len(trend_ts) >= 2 and trend_ts == sorted(trend_ts) and trend_ts[0] >= alert["opened_at"]
-        assert any(abs(f["ts"] - meta["ts"]) < 1e-6 for f in trace["frames"])  # the peak frame is in the series
-        crop = decode(httpx.get(f"{base}{final['crop_url']}", headers=headers))
-        gradcam = decode(httpx.get(f"{base}{final['gradcam_url']}", headers=headers))
-        assert crop.shape == gradcam.shape == (224, 224, 3) and float(np.abs(crop.astype(int) - gradcam).mean()) > 5
-        assert httpx.get(f"{base}/api/alerts/nope/snapshot", headers=headers).status_code == 404
+    def trend_since_open() -> list[dict[str, Any]]:
+        trend = httpx.get(f"{base}/api/beds/b1/trend", params={"minutes": 10}, headers=headers).json()
+        return [p for p in trend if p["ts"] >= opened[0]["opened_at"]]
 
-        ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=headers,
-                         json={"verdict": "pain_confirmed", "note": "grimace"})  # fmt: skip
-        assert ack.status_code == 200, ack.text
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(10)
+    # the kill must not come before the episode has a trace to keep (1 Hz points are stored as they happen)
+    wait_for(lambda: len(trend_since_open()) >= 2, "two stored trend points of the open episode")
+    served.process.send_signal(signal.SIGKILL)
+    served.process.wait(10)
+
+    served = serve(write_config(tmp_path, model_dir, port, 0.999999), port, ADMIN_PASSWORD)
+    headers = served.login()
+    final = wait_for(lambda: snapshot(base, alert_id, headers, final=True), "the final snapshot", 90)
+    alert = httpx.get(f"{base}/api/alerts/{alert_id}", headers=headers).json()["alert"]
+    meta, trace = final["snapshot"], final["trace"]
+    assert alert["status"] == "closed" and meta["closed_at"] == alert["closed_at"] == trace["closed_at"]
+    assert (meta["bed_id"], meta["group_id"], meta["detector"]) == ("b1", "infant-e2e", "mediapipe-short")
+    assert meta["probability"] >= provisional["snapshot"]["probability"]  # the peak never gets worse
+    assert 0 < meta["probability"] <= 1 and meta["ts"] >= alert["opened_at"]
+    assert trace["peak"]["probability"] == meta["probability"] and trace["final"] is True
+    trend_ts = [p["ts"] for p in trace["trend"]]
+    assert len(trend_ts) >= 2 and trend_ts == sorted(trend_ts) and trend_ts[0] >= alert["opened_at"]
+    assert any(abs(f["ts"] - meta["ts"]) < 1e-6 for f in trace["frames"])  # the peak frame is in the series
+    crop = decode(httpx.get(f"{base}{final['crop_url']}", headers=headers))
+    gradcam = decode(httpx.get(f"{base}{final['gradcam_url']}", headers=headers))
+    assert crop.shape == gradcam.shape == (224, 224, 3) and float(np.abs(crop.astype(int) - gradcam).mean()) > 5
+    assert httpx.get(f"{base}/api/alerts/nope/snapshot", headers=headers).status_code == 404
+
+    ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=headers,
+                     json={"verdict": "pain_confirmed", "note": "grimace"})  # fmt: skip
+    assert ack.status_code == 200, ack.text
+    served.stop()  # graceful: the store is closed before the export reads it
 
     out = tmp_path / "feedback"
     result = CliRunner().invoke(data_app, ["export-feedback", "--store", str(tmp_path / "data"), "-o", str(out)])

@@ -12,11 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -49,15 +45,8 @@ requires_browser = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def service_url(model_dir: Path, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
+def service_url(model_dir: Path, tmp_path: Path, port: int, serve) -> str:
     video = write_demo_video(tmp_path / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -68,28 +57,8 @@ def service_url(model_dir: Path, tmp_path: Path) -> Iterator[str]:
         "alerts: {open_after_s: 1, close_after_s: 600, high_after_s: 600}\n"
         f"server: {{port: {port}}}\ndata_dir: '{tmp_path / 'data'}'\n"
     )
-    log = (tmp_path / "service.log").open("w")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, (tmp_path / "service.log").read_text()
-            assert time.monotonic() < deadline, "service did not become healthy"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        yield base
-    finally:
-        process.kill()
-        process.wait()
-        log.close()
+    base: str = serve(config, port, ADMIN_PASSWORD).base
+    return base
 
 
 def log_in_if_needed(page: Page, base: str) -> bool:
