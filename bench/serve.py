@@ -15,6 +15,7 @@ import json
 import platform
 import resource
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -23,10 +24,14 @@ from typing import Any
 
 import websockets
 
-from service.auth import AuthUser, Role
-from service.config.settings import settings_from_dict
-from service.demo_video import write_demo_video
-from service.serve import build_service, make_server
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.support (the repo root is not an installed package)
+
+from service.auth import Role  # noqa: E402
+from service.config.settings import settings_from_dict  # noqa: E402
+from service.demo_video import write_demo_video  # noqa: E402
+from service.serve import build_service, make_server  # noqa: E402
+from tests.support.users import add_user  # noqa: E402
 
 STAGES = ("capture_wait_ms", "detect_ms", "crop_ms", "infer_ms", "aggregate_ms", "encode_ms")
 
@@ -85,7 +90,7 @@ def run_case(model: Path, video: Path, beds: int, seconds: float, warmup_s: floa
         time.sleep(0.05)
     time.sleep(warmup_s)
     rss_start = rss_mb()
-    token = service.access.sessions.issue(AuthUser(name="bench", role=Role.NURSE))
+    token = service.access.sessions.issue(add_user(service, "bench", Role.NURSE))
     headers = {"Authorization": f"Bearer {token}"}
     per_bed = asyncio.run(listen_all(f"ws://127.0.0.1:{port}", bed_ids, seconds, headers))
     rss_end = rss_mb()

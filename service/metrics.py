@@ -52,6 +52,24 @@ class ServiceMetrics:
             "painwatch_inference_seconds", "session.run time per batch.", buckets=_LATENCY_BUCKETS, registry=r
         )
         self.model_reloads = Counter("painwatch_model_reloads", "Model reloads by outcome.", ["outcome"], registry=r)
+        self.model_output_invalid = Counter(
+            "painwatch_model_output_invalid", "Crops whose model output was NaN, inf or out of range.", registry=r
+        )
+        self.store_items = Counter(
+            "painwatch_store_items", "Store writer items by kind (alert_event, audit, snapshot, trend) and outcome "
+            "(written, shed, retried, dead_lettered).", ["kind", "outcome"], registry=r,
+        )  # fmt: skip
+        self.store_queue_depth = Gauge(
+            "painwatch_store_queue_depth", "Items waiting for the database, by class.", ["class"], registry=r
+        )
+        self.store_available = Gauge("painwatch_store_available", "1 when the database answers.", registry=r)
+        self.component_restarts = Counter(
+            "painwatch_component_restarts", "Restarts of a supervised thread.", ["component"], registry=r
+        )
+        self.condition_active = Gauge(
+            "painwatch_condition_active", "1 while a technical alarm condition holds.", ["condition", "component"],
+            registry=r,
+        )  # fmt: skip
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from service.alerts.center import AlertCenter
-from service.alerts.snapshots import install_snapshots
+from service.alerts.snapshots import SnapshotRecorder, SnapshotWriter, purge_snapshots
 from service.api import create_app
 from service.auth import AccessControl, UserDirectory
 from service.config import ServiceSettings
@@ -23,7 +26,8 @@ from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime, CaptureFactory, real_capture
 from service.pipeline.broadcaster import Broadcaster
 from service.store import Store, default_url
-from service.store.writer import StoreWriter
+from service.store.writer import AuditEntry, RetryPolicy, StoreWriter
+from service.supervision import Condition, PeriodicTask, Probe, RestartPolicy, Supervised, Supervisor
 from service.vision.detectors import create_detector
 
 logger = logging.getLogger(__name__)
@@ -41,40 +45,59 @@ class Service:
     app: FastAPI
     alerts: AlertCenter
     access: AccessControl
+    supervisor: Supervisor
     initial_admin_password: str | None = None
     """Set only on the first start without PAINWATCH_ADMIN_PASSWORD: the CLI prints it once, nothing logs it."""
 
 
 def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = real_capture) -> Service:
-    """Everything checked before anything starts: demo video, detector models, the model contract."""
+    """Everything checked before anything starts (demo video, detector models, the model contract), and every
+    component wired here, once, through constructors: nothing is patched onto another object afterwards."""
     prepare_demo_video(settings)
     check_detectors(settings)
     metrics = ServiceMetrics()
+    engine = build_engine(settings, metrics)
+    store = open_store(settings)
+    config = settings.store
+    retry = RetryPolicy(attempts=config.retry_attempts, max_s=config.retry_backoff_max_s)
+    writer = StoreWriter(store, settings.data_dir, trend_queue=config.queue_size, retry=retry, metrics=metrics)
+    snapshot_writer = SnapshotWriter(settings.data_dir, writer, settings.snapshots.jpeg_quality)
+    recorder = build_recorder(settings, store, snapshot_writer)
+    alerts = build_alert_center(settings, store, writer, recorder)
+    users = UserDirectory(store)
+    initial_admin_password = users.ensure_admin()
+    access = AccessControl(users, writer, settings.auth)
+    on_frame = recorder.on_frame if recorder is not None else None
+    beds = [
+        BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe, on_frame=on_frame)
+        for bed in settings.beds
+    ]
+    housekeeping = [
+        PeriodicTask("alert-timers", alerts.tick, ALERT_TICK_S),
+        PeriodicTask("retention", lambda: purge_expired(settings, store, alerts), settings.store.purge_interval_s),
+    ]
+    supervisor = build_supervisor(settings, [writer, engine, snapshot_writer, *housekeeping], beds, metrics)
+    app = create_app(settings, engine, beds, metrics, alerts, access, supervisor, recorder)
+    return Service(settings, engine, beds, metrics, app, alerts, access, supervisor, initial_admin_password)
+
+
+ALERT_TICK_S = 0.5
+"""Alert timers (escalation, auto-resume, beds that fell silent) are checked this often."""
+
+
+def build_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> InferenceEngine:
     try:
-        engine = InferenceEngine(
+        return InferenceEngine(
             settings.model.path,
             settings.model.providers,
             settings.model.max_batch,
             settings.model.max_wait_ms,
             on_batch=metrics.observe_batch,
+            on_invalid=lambda _reason: metrics.model_output_invalid.inc(),
+            stall_after_s=settings.supervision.stall_after_s,
         )
     except ModelLoadError as exc:
         raise UserError(f"model.path: {exc} (set model.path in the config or PAINWATCH_MODEL__PATH)") from exc
-    store = open_store(settings)
-    writer = StoreWriter(store, settings.store.queue_size, purge_interval_s=settings.store.purge_interval_s)
-    alerts = build_alert_center(settings, store, writer)
-    users = UserDirectory(store)
-    initial_admin_password = users.ensure_admin()
-    access = AccessControl(users, writer, settings.auth)
-    detectors = {bed.id: bed.detector.name for bed in settings.beds}
-    snapshots = install_snapshots(settings.snapshots, settings.data_dir, alerts, detectors)
-    on_frame = snapshots.on_frame if snapshots is not None else None
-    beds = [
-        BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe, on_frame=on_frame)
-        for bed in settings.beds
-    ]
-    app = create_app(settings, engine, beds, metrics, alerts=alerts, access=access)
-    return Service(settings, engine, beds, metrics, app, alerts, access, initial_admin_password)
 
 
 def open_store(settings: ServiceSettings) -> Store:
@@ -86,23 +109,65 @@ def open_store(settings: ServiceSettings) -> Store:
         raise UserError(f"store.url: cannot open or upgrade the database ({type(exc).__name__}: {exc})") from exc
 
 
-def build_alert_center(settings: ServiceSettings, store: Store, writer: StoreWriter) -> AlertCenter:
+def build_recorder(settings: ServiceSettings, store: Store, writer: SnapshotWriter) -> SnapshotRecorder | None:
+    """Review snapshots (None when switched off), continuing the episodes left open last time."""
+    if not settings.snapshots.enabled:
+        logger.info("review snapshots are switched off")
+        return None
+    detectors = {bed.id: bed.detector.name for bed in settings.beds}
+    recorder = SnapshotRecorder(settings.snapshots, settings.data_dir, writer, detectors)
+    recorder.resume(store, store.active_alerts())
+    return recorder
+
+
+def build_alert_center(
+    settings: ServiceSettings, store: Store, writer: StoreWriter, recorder: SnapshotRecorder | None
+) -> AlertCenter:
     """Register the beds and continue the alerts left open last time."""
-    config = settings.store
     store.ensure_beds((bed.id, bed.label, bed.scale.value) for bed in settings.beds)
-    retention_s = config.trend_retention_hours * 3600.0
     beds = {bed.id: (bed.scale, settings.alert_params(bed)) for bed in settings.beds}
-    center = AlertCenter(beds, store, writer, Broadcaster("alerts", max_queue=256), trend_hz=config.trend_hz)
-    writer.on_tick = center.tick
-    writer.purge = lambda: _purge_trend(store, center.clock() - retention_s)
+    listeners = [recorder] if recorder is not None else []
+    broadcaster = Broadcaster("alerts", max_queue=256)
+    center = AlertCenter(beds, store, writer, broadcaster, trend_hz=settings.store.trend_hz, listeners=listeners)
     center.restore()
     return center
 
 
-def _purge_trend(store: Store, older_than: float) -> None:
-    removed = store.purge_trend(older_than)
+def purge_expired(settings: ServiceSettings, store: Store, alerts: AlertCenter) -> None:
+    """Retention: trend points and review snapshots past their age (snapshots even when switched off now)."""
+    wall = alerts.clock().wall
+    removed = store.purge_trend(wall - settings.store.trend_retention_hours * 3600.0)
     if removed:
         logger.info("purged %d score-trend point(s)", removed)
+    removed = purge_snapshots(store, settings.data_dir, wall - settings.snapshots.retention_days * 86400.0)
+    if removed:
+        logger.info("purged %d review snapshot(s)", removed)
+
+
+def build_supervisor(
+    settings: ServiceSettings, services: list[Supervised], beds: list[BedRuntime], metrics: ServiceMetrics
+) -> Supervisor:
+    """Service components start first (the store writer before anything that writes), then each bed's capture
+    and worker; they stop in reverse order, so the store writer drains last."""
+    config = settings.supervision
+    policy = RestartPolicy(config.check_interval_s, config.initial_backoff_s, config.max_backoff_s)
+    writer = next(c for c in services if isinstance(c, StoreWriter))
+    by_id = {bed.bed_id: bed for bed in beds}
+    store_probe = Probe("store_unavailable", "store", lambda: None if writer.available else writer.last_error)
+
+    def on_condition(condition: Condition, raised: bool) -> None:
+        metrics.condition_active.labels(condition.name, condition.component).set(1.0 if raised else 0.0)
+        action = "system.condition_raised" if raised else "system.condition_cleared"
+        writer.put(AuditEntry(time.time(), "system", action, condition.model_dump(mode="json")))  # the alarm log
+
+    return Supervisor(
+        [*services, *(unit for bed in beds for unit in bed.components())],
+        probes=[store_probe],
+        policy=policy,
+        on_bed_problem=lambda bed_id, problem: by_id[bed_id].report_problem(problem),
+        on_condition=on_condition,
+        on_restart=lambda name: metrics.component_restarts.labels(name).inc(),
+    )
 
 
 def prepare_demo_video(settings: ServiceSettings) -> None:
@@ -141,7 +206,7 @@ def make_server(service: Service, log_level: str = "info") -> tuple[uvicorn.Serv
     config = uvicorn.Config(
         service.app,
         ws=WS_IMPLEMENTATION,
-        timeout_graceful_shutdown=max(1, round(server.shutdown_timeout_s / 2)),
+        timeout_graceful_shutdown=max(1, round(server.shutdown_timeout_s / 3)),  # then the lifespan's stop
         log_level=log_level,
         ssl_certfile=server.tls_certfile,
         ssl_keyfile=server.tls_keyfile,
@@ -151,4 +216,7 @@ def make_server(service: Service, log_level: str = "info") -> tuple[uvicorn.Serv
 
 def run_server(service: Service) -> None:
     server, sock = make_server(service)
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over; for a service manager that is a
+    # normal stop (the lifespan has drained the store queue and finalised snapshots), so it ends the process with 0.
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(0))
     server.run(sockets=[sock])

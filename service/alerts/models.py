@@ -20,9 +20,11 @@ class AlertKind(StrEnum):
     NO_SIGNAL = "no_signal"
     NO_FACE = "no_face"
     MODEL_ERROR = "model_error"
+    STALE = "stale"
+    """No analysis result at all: the bed's worker died or hangs (the supervisor restarts it)."""
 
 
-TECHNICAL_KINDS: Final = (AlertKind.NO_SIGNAL, AlertKind.NO_FACE, AlertKind.MODEL_ERROR)
+TECHNICAL_KINDS: Final = (AlertKind.NO_SIGNAL, AlertKind.NO_FACE, AlertKind.MODEL_ERROR, AlertKind.STALE)
 
 
 class Priority(StrEnum):
@@ -73,7 +75,9 @@ def new_id() -> str:
 class Alert(_Wire):
     id: str = Field(default_factory=new_id, description="Alert identifier.")
     bed_id: str = Field(description="Bed identifier from the configuration.")
-    kind: AlertKind = Field(description="pain_episode, or a technical alert: no_signal | no_face | model_error.")
+    kind: AlertKind = Field(
+        description="pain_episode, or a technical alert: no_signal | no_face | model_error | stale."
+    )
     priority: Priority = Field(description="low (technical) | medium (pain episode) | high (top score persists).")
     status: AlertStatus = Field(default=AlertStatus.OPEN, description="open | acknowledged | closed.")
     opened_at: float = Field(description="Unix seconds.")

@@ -11,7 +11,11 @@ Defaults, and why:
 - `high_after_s` 60 s: the top score (DAN 4, FLACC 2) for a full minute raises the episode to high priority.
 - `escalate_after_s` 300 s: an alert nobody acknowledged in 5 minutes is raised one priority level.
 - Technical alerts: `no_signal` after 30 s (a camera unplugged is worth knowing soon), `no_face` after 120 s
-  (infants turn away and nurses cover the face during care; only a long absence matters), `model_error` after 10 s.
+  (infants turn away and nurses cover the face during care; only a long absence matters), `model_error` after 10 s,
+  `stale` (no analysis result at all: a dead or hung worker) after 10 s.
+- Technical alerts stay open at least `technical_min_on_s` and close only after their condition has been clear for
+  `technical_min_off_s` (both 10 s); interruptions shorter than that do not restart the opening count either. So a
+  flickering camera gives one alert, not fifty, and a camera that is mostly dark still alarms.
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ class AlertParams(BaseModel):
     no_signal_after_s: float = Field(default=30.0, ge=0, description="no_signal this long opens a technical alert.")
     no_face_after_s: float = Field(default=120.0, ge=0, description="no_face this long opens a technical alert.")
     model_error_after_s: float = Field(default=10.0, ge=0, description="model_error this long opens a technical alert.")
+    stale_after_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="No analysis result (stale: worker dead or hung) this long opens a technical alert.",
+    )
+    technical_min_on_s: float = Field(
+        default=10.0, ge=0, description="A technical alert stays open at least this long (no flapping)."
+    )
+    technical_min_off_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A technical condition must be clear this long to close its alert; shorter clear spells neither "
+        "close it nor restart the opening count.",
+    )
     pause_default_minutes: float = Field(default=30.0, gt=0, description="Pause length when none is given.")
     pause_max_minutes: float = Field(default=120.0, gt=0, description="Longest pause; alerts always come back.")
 

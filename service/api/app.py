@@ -7,9 +7,12 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from service.alerts.center import AlertCenter
+from service.alerts.snapshots import SnapshotRecorder
 from service.api.routes import alerts as alerts_routes
 from service.api.routes import auth as auth_routes
 from service.api.routes import beds as beds_routes
@@ -23,28 +26,28 @@ from service.config import ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime
+from service.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
 
-SHUTDOWN_BUDGET_S = 3.0
-"""Beds, sources and the engine get this long in total; SIGTERM must end the process within 5 s."""
+STORE_UNAVAILABLE = "store unavailable: the database cannot be reached, so this was not saved; try again shortly"
 
 
 def create_app(
     settings: ServiceSettings,
     engine: InferenceEngine,
     beds: Iterable[BedRuntime],
-    metrics: ServiceMetrics | None = None,
+    metrics: ServiceMetrics,
+    alerts: AlertCenter,
+    access: AccessControl,
+    supervisor: Supervisor,
+    snapshots: SnapshotRecorder | None = None,
     manage_lifecycle: bool = True,
-    alerts: AlertCenter | None = None,
-    access: AccessControl | None = None,
 ) -> FastAPI:
-    """The app over already-built parts; with `manage_lifecycle` it starts/stops them with the server.
-
-    Without `access` every route that needs a login answers 503 (closed, not open).
-    """
+    """The app over already-built parts; with `manage_lifecycle` the supervisor starts and stops them with the
+    server (the engine, the writers, the beds)."""
     beds_by_id = {b.bed_id: b for b in beds}
-    state = ServiceState(settings, engine, beds_by_id, metrics or ServiceMetrics(), alerts, access)
+    state = ServiceState(settings, engine, beds_by_id, metrics, alerts, access, supervisor, snapshots)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +70,7 @@ def create_app(
         openapi_url=None,
     )
     app.state.service = state
+    app.add_exception_handler(DBAPIError, _store_unavailable)
     routers = (health.router, auth_routes.router, users.router, beds_routes.router, alerts_routes.router)
     for router in (*routers, model.router, streams.router, metrics_routes.router, docs.router):
         app.include_router(router)
@@ -75,24 +79,26 @@ def create_app(
     return app
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A database error in a request: 503 with what to do (the action was not applied), never a 500."""
+    logger.error("%s %s: store error: %s", request.method, request.url.path, str(exc).splitlines()[0][:300])
+    return JSONResponse({"detail": STORE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
+
+
 def start_service(state: ServiceState) -> None:
-    if state.alerts is not None:
-        state.alerts.writer.start()  # before the beds: their first readings already go to the store
-    state.engine.start()
-    for bed in state.beds.values():
-        bed.start()
+    state.alerts.start_watching()
+    state.supervisor.start()  # the store writer first, the beds last
     logger.info(
         "serving %d bed(s) with model %s/%s", len(state.beds), state.engine.card.name, state.engine.card.version
     )
 
 
 def stop_service(state: ServiceState) -> None:
+    """Within server.shutdown_timeout_s: open episodes' snapshots written as they stand, beds stopped, snapshot
+    files finished, the store queue drained (what cannot be written goes to the dead-letter file)."""
     started = time.monotonic()
-    per_bed = SHUTDOWN_BUDGET_S / max(1, len(state.beds) + 1)
-    for bed in state.beds.values():
-        bed.stop(per_bed)
-    state.engine.stop(per_bed)
-    if state.alerts is not None:
-        state.alerts.writer.stop(per_bed)  # writes what the beds queued last
-        state.alerts.broadcaster.close_all()
+    if state.snapshots is not None:
+        state.snapshots.finish_open_episodes()
+    state.supervisor.stop(state.settings.server.shutdown_timeout_s)
+    state.alerts.broadcaster.close_all()
     logger.info("service stopped in %.2f s", time.monotonic() - started)

@@ -2,16 +2,19 @@
 
 A request proves who it is with `Authorization: Bearer <token>` (API clients) or the `painwatch_session`
 cookie (the dashboard); a WebSocket the same way (browsers cannot set headers on WebSockets, so they use the
-cookie, and then the Origin, when sent, must be this host: no cross-site WebSocket hijacking).
+cookie, and then the Origin, when sent, must be this host: no cross-site WebSocket hijacking). A WebSocket keeps
+the token it presented, so its stream can end when the session does.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from service.api.state import ServiceState, get_state
@@ -19,7 +22,7 @@ from service.auth import AccessControl, AuthUser, Role
 
 SESSION_COOKIE = "painwatch_session"
 CLOSE_POLICY_VIOLATION = 1008
-"""WebSocket close code for a connection without valid credentials."""
+"""WebSocket close code for a connection without valid credentials, or whose session ended."""
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/auth/login.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by POST /api/auth/login.")
@@ -73,24 +76,47 @@ def metrics_reader(request: Request, token: Annotated[str | None, Depends(sessio
     return None if state.settings.auth.public_metrics else current_user(request, token)
 
 
-def websocket_user(websocket: WebSocket) -> AuthUser | None:
-    """The user behind a WebSocket, or None (the route then closes it with 1008)."""
+@dataclass(frozen=True)
+class WebSocketCaller:
+    """Who is behind a WebSocket, and the token they presented: the stream re-checks it while it runs."""
+
+    user: AuthUser | None
+    token: str | None
+    access: AccessControl
+
+    async def session_valid(self) -> bool:
+        """False once the session has ended (logout, expiry, idle, user changed or deleted). A check counts as
+        activity, so an open stream keeps its session from idling out; it runs in the thread pool (it may query the
+        database). A database error propagates once memory may no longer vouch for the session."""
+        if self.token is None:
+            return False
+        return await run_in_threadpool(self.access.authenticate, self.token) is not None
+
+
+def websocket_caller(websocket: WebSocket) -> WebSocketCaller:
+    """The user behind a WebSocket (None: the route closes it with 1008) and their token."""
+    access = access_control(websocket)
+    token = _websocket_token(websocket)
+    return WebSocketCaller(access.authenticate(token), token, access)
+
+
+def _websocket_token(websocket: WebSocket) -> str | None:
     header = websocket.headers.get("authorization", "")
     if header[:7].lower() == "bearer ":
-        return access_control(websocket).authenticate(header[7:].strip())
+        return header[7:].strip()
     origin = websocket.headers.get("origin")
     if origin is not None and urlsplit(origin).netloc != websocket.headers.get("host"):
         return None  # a cookie sent by another site's page
-    return access_control(websocket).authenticate(websocket.cookies.get(SESSION_COOKIE))
+    return websocket.cookies.get(SESSION_COOKIE)
 
 
-WsUser = Annotated[AuthUser | None, Depends(websocket_user)]
+WsCaller = Annotated[WebSocketCaller, Depends(websocket_caller)]
 
 
-async def accept_authenticated(websocket: WebSocket, user: AuthUser | None) -> bool:
+async def accept_authenticated(websocket: WebSocket, caller: WebSocketCaller) -> bool:
     """Accept the WebSocket; without a user close it at once with 1008 (a real close frame, not an HTTP 403)."""
     await websocket.accept()
-    if user is None:
+    if caller.user is None:
         await websocket.close(CLOSE_POLICY_VIOLATION, "authentication required")
         return False
     return True

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, WebSocket
 
 from service.alerts.center import AlertCenter
+from service.alerts.snapshots import SnapshotRecorder
 from service.auth import AccessControl
 from service.config import ServiceSettings
 from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime
-from service.pipeline.messages import BedSummary
+from service.pipeline.messages import BedsSummaryMessage, BedSummary
+from service.supervision import Condition, Supervisor
 
 
 @dataclass
@@ -20,21 +23,29 @@ class ServiceState:
     settings: ServiceSettings
     engine: InferenceEngine
     beds: dict[str, BedRuntime]
-    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
-    alerts: AlertCenter | None = None
-    access: AccessControl | None = None
+    metrics: ServiceMetrics
+    alerts: AlertCenter
+    access: AccessControl
+    supervisor: Supervisor
+    snapshots: SnapshotRecorder | None = None
 
     def alert_center(self) -> AlertCenter:
-        if self.alerts is None:
-            raise HTTPException(status_code=503, detail="alerts are not available in this service instance")
         return self.alerts
+
+    def conditions(self) -> list[Condition]:
+        """The service's technical alarm conditions now (store unavailable, a component down, a bed stalled)."""
+        return self.supervisor.conditions()
+
+    def summary_message(self) -> BedsSummaryMessage:
+        """What /ws/beds sends: every bed's state, and the service's conditions (the dashboard's banner)."""
+        beds = [self.bed_summary(b) for b in self.beds.values()]
+        return BedsSummaryMessage(ts=time.time(), beds=beds, conditions=self.conditions())
 
     def bed_summary(self, bed: BedRuntime) -> BedSummary:
         """The bed's latest state with its active alerts and pause (what /ws/beds and REST show)."""
         summary = bed.summary()
-        if self.alerts is not None:
-            summary.active_alerts = self.alerts.active_for(bed.bed_id)
-            summary.alerts_paused_until = self.alerts.bed_state(bed.bed_id).paused_until
+        summary.active_alerts = self.alerts.active_for(bed.bed_id)
+        summary.alerts_paused_until = self.alerts.bed_state(bed.bed_id).paused_until
         return summary
 
     def bed(self, bed_id: str) -> BedRuntime:

@@ -1,4 +1,5 @@
-"""Access control: users with roles, Argon2 passwords, in-memory session tokens, login rate limiting, audit."""
+"""Access control: users with roles, Argon2 passwords, session tokens kept in the store (hashed), login rate
+limiting, audit."""
 
 from service.auth.access import AccessControl, LoginBlocked, LoginFailed
 from service.auth.models import AuthUser, Role

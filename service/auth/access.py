@@ -1,4 +1,8 @@
-"""Logging in and out, and who a token belongs to; every login attempt goes to the audit log."""
+"""Logging in and out, and who a token belongs to; every login attempt goes to the audit log.
+
+A successful login's audit row is committed in the same transaction as its session row (no token without its
+audit entry, and no audit entry for a login the database refused); the other entries go through the store writer.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service.auth.models import AuthUser
 from service.auth.passwords import hash_password, needs_rehash, verify_password
 from service.auth.ratelimit import LoginRateLimiter
 from service.auth.sessions import SessionStore
-from service.auth.users import UserDirectory
+from service.auth.users import UserDirectory, UserNotFound
 from service.config.settings import AuthConfig
 from service.store.writer import AuditEntry, StoreWriter
 
@@ -32,7 +38,7 @@ class AccessControl:
         self.users = users
         self.writer = writer
         self.config = config
-        self.sessions = SessionStore(config.session_hours * 3600.0)
+        self.sessions = SessionStore(users.store, config.session_hours * 3600.0, config.session_idle_minutes * 60.0)
         self.limiter = LoginRateLimiter(config.login_max_failures, config.login_window_s)
 
     def login(self, name: str, password: str, client: str) -> tuple[str, AuthUser]:
@@ -51,8 +57,12 @@ class AccessControl:
         self.limiter.succeeded(key)
         if credentials.password_hash is not None and needs_rehash(credentials.password_hash):
             self.users.set_password_hash(name, hash_password(password))
-        self.audit(name, "auth.login", {"client": client, "role": credentials.user.role.value})
-        return self.sessions.issue(credentials.user), credentials.user
+        details = {"client": client, "role": credentials.user.role.value}
+        try:
+            token = self.sessions.issue(credentials.user, also=lambda s: self._audit_in(s, name, "auth.login", details))
+        except UserNotFound as exc:  # deleted between the password check and now
+            raise LoginFailed("unknown user or wrong password") from exc
+        return token, credentials.user
 
     def authenticate(self, token: str | None) -> AuthUser | None:
         return self.sessions.user(token) if token else None
@@ -69,3 +79,6 @@ class AccessControl:
 
     def audit(self, who: str, action: str, details: dict[str, Any]) -> None:
         self.writer.put(AuditEntry(time.time(), who[:100], action, details))
+
+    def _audit_in(self, session: Session, who: str, action: str, details: dict[str, Any]) -> None:
+        self.users.store.audit(session, who[:100], action, details, time.time())

@@ -109,7 +109,12 @@ class ServerConfig(_Strict):
         "reading backs up within seconds: its frames are then dropped and, if it stays stuck, it is closed.",
     )
     shutdown_timeout_s: float = Field(
-        default=3.0, gt=0, le=5.0, description="Longest graceful wait for connections on SIGTERM."
+        default=3.0,
+        gt=0,
+        le=30.0,
+        description="On SIGTERM, after connections get a third of it to close: the beds stop, open episodes' "
+        "snapshots are written, and the store queue is drained within this long; then the process exits 0 "
+        "(clinical records still unwritten go to the dead-letter file).",
     )
     tls_certfile: Path | None = Field(
         default=None, description="PEM certificate chain: the service speaks HTTPS/WSS itself (with tls_keyfile)."
@@ -156,6 +161,14 @@ class AuthConfig(_Strict):
     session_hours: float = Field(
         default=12.0, gt=0, le=24 * 30, description="A login token (and its cookie) expires after this many hours."
     )
+    session_idle_minutes: float = Field(
+        default=120.0,
+        gt=0,
+        le=24 * 60 * 30,
+        description="A session also ends after this many minutes without a request or an open WebSocket. An open "
+        "dashboard streams all night and so stays logged in (up to session_hours); 120: a station whose dashboard "
+        "was closed, or a token that was left behind, stops working after two quiet hours.",
+    )
     public_metrics: bool = Field(
         default=True, description="/metrics without login, so Prometheus can scrape it (false: any logged-in user)."
     )
@@ -179,7 +192,19 @@ class StoreConfig(_Strict):
     )
     purge_interval_s: float = Field(default=600.0, gt=0, description="How often old trend points are purged.")
     queue_size: int = Field(
-        default=10_000, ge=10, description="Writes waiting for the database; beyond it new ones are dropped (counted)."
+        default=10_000,
+        ge=10,
+        description="Score-trend points waiting for the database; beyond it the oldest are shed (counted). Clinical "
+        "records (alert events, audit rows, snapshots) are never shed.",
+    )
+    retry_attempts: int = Field(
+        default=5, ge=1, description="Tries of a record the database refuses before it goes to the dead-letter file."
+    )
+    retry_backoff_max_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Longest wait between write retries, also while the database is unreachable (so its return "
+        "is seen within this long).",
     )
 
 
@@ -209,6 +234,21 @@ class SnapshotConfig(_Strict):
     )
 
 
+class SupervisionConfig(_Strict):
+    check_interval_s: float = Field(default=0.5, gt=0, le=10, description="How often every thread's health is checked.")
+    stall_after_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="A thread that makes no progress this long is stalled (restarted, alarmed): a bed worker with "
+        "no loop round or no frame analysed while frames arrive, the engine with crops waiting and no batch, a "
+        "capture stuck in one source call. Must exceed model.infer_timeout_s.",
+    )
+    initial_backoff_s: float = Field(default=1.0, gt=0, description="Wait before the second restart of a component.")
+    max_backoff_s: float = Field(
+        default=30.0, gt=0, description="Longest wait between restarts (the wait doubles after each failed restart)."
+    )
+
+
 class ServiceSettings(BaseSettings):
     """Everything `painwatch serve` needs. YAML values are overridden by PAINWATCH_* environment variables
     (nested keys with `__`, e.g. PAINWATCH_SERVER__PORT=9000)."""
@@ -234,6 +274,9 @@ class ServiceSettings(BaseSettings):
     auth: AuthConfig = Field(
         default_factory=lambda: AuthConfig(), description="Logins, sessions and what needs no login."
     )
+    supervision: SupervisionConfig = Field(
+        default_factory=lambda: SupervisionConfig(), description="Thread supervision: stalls, restarts, backoff."
+    )
     data_dir: Path = Field(
         default_factory=default_data_dir,
         description="Data folder: the generated synthetic demo video and the default SQLite database live here.",
@@ -250,6 +293,15 @@ class ServiceSettings(BaseSettings):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"bed ids must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @model_validator(mode="after")
+    def _stall_beyond_inference_timeout(self) -> ServiceSettings:
+        if self.supervision.stall_after_s <= self.model.infer_timeout_s:
+            raise ValueError(
+                f"supervision.stall_after_s ({self.supervision.stall_after_s:g}) must exceed model.infer_timeout_s "
+                f"({self.model.infer_timeout_s:g}): a worker waiting for a slow result is not stalled"
+            )
         return self
 
     @classmethod

@@ -22,6 +22,7 @@ import numpy as np
 
 from service.inference.model import INPUT_SIZE, LoadedModel, load_model
 from service.model_card import ModelCard
+from service.supervision import HEALTHY, Health
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,30 @@ BatchObserver = Callable[[int, float], None]
 
 class ModelUnavailable(RuntimeError):
     """The engine is stopped or its last batch failed; the bed reports `model_error`."""
+
+
+class InvalidModelOutput(ModelUnavailable):
+    """The model answered, but not with a probability and a map (NaN, inf, out of range): that frame is
+    `model_error`, never a score and never "no pain"."""
+
+
+_PROB_TOLERANCE = 1e-3
+_CAM_TOLERANCE = 1e-3
+
+
+def output_problem(probs: np.ndarray, cam: np.ndarray) -> str | None:
+    """Why one crop's outputs are not a probability distribution and [0, 1] maps, or None when they are."""
+    if not np.all(np.isfinite(probs)):
+        return f"probabilities are not finite ({probs.tolist()})"
+    if probs.min() < -_PROB_TOLERANCE or probs.max() > 1 + _PROB_TOLERANCE:
+        return f"probabilities outside [0, 1] ({probs.tolist()})"
+    if abs(float(probs.sum()) - 1.0) > _PROB_TOLERANCE:
+        return f"probabilities do not sum to 1 ({float(probs.sum()):.4f})"
+    if not np.all(np.isfinite(cam)):
+        return "Grad-CAM map is not finite"
+    if cam.min() < -_CAM_TOLERANCE or cam.max() > 1 + _CAM_TOLERANCE:
+        return f"Grad-CAM map outside [0, 1] ({float(cam.min()):.3f}..{float(cam.max()):.3f})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,8 @@ class InferenceEngine:
         max_batch: int = 8,
         max_wait_ms: float = 5.0,
         on_batch: BatchObserver | None = None,
+        on_invalid: Callable[[str], None] | None = None,
+        stall_after_s: float = 20.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
@@ -65,6 +92,8 @@ class InferenceEngine:
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self._on_batch = on_batch
+        self._on_invalid = on_invalid
+        self._stall_after_s = stall_after_s
         self._model = load_model(model_path, providers)
         self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._reload_lock = threading.Lock()
@@ -74,6 +103,11 @@ class InferenceEngine:
         self.recent_infer_s: deque[float] = deque(maxlen=256)
         self.batches_run = 0
         self.reloads = 0
+        self.invalid_outputs = 0
+        self.heartbeat = time.monotonic()
+        """Monotonic time of the serving loop's last round (a batch, or an idle wait)."""
+        self.waiting_since: float | None = None
+        """Monotonic time since which requests have been waiting with no batch started (None: none waiting)."""
 
     @property
     def model(self) -> LoadedModel:
@@ -91,12 +125,33 @@ class InferenceEngine:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    # -- supervision ----------------------------------------------------------------------------------------
+    name = "inference-engine"
+    bed_id = None
+
     def start(self) -> None:
         if self.running:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._serve, name="inference-engine", daemon=True)
+        self.heartbeat = time.monotonic()
+        self._thread = threading.Thread(target=self._serve, name=self.name, daemon=True)
         self._thread.start()
+
+    def restart(self) -> None:
+        """A new serving thread; a hung one is abandoned (its batch resolves, or times out, on its own)."""
+        self._thread = None
+        self.start()
+
+    def health(self, now_mono: float) -> Health:
+        stall_after_s = self._stall_after_s
+        if not self.running:
+            return Health(False, "inference engine thread is not running")
+        waiting = self.waiting_since
+        if waiting is not None and now_mono - waiting > stall_after_s:
+            return Health(False, f"no batch started for {now_mono - waiting:.0f} s while crops wait")
+        if now_mono - self.heartbeat > stall_after_s:
+            return Health(False, f"inference engine stuck in one batch for {now_mono - self.heartbeat:.0f} s")
+        return HEALTHY
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._stopping.set()
@@ -114,6 +169,8 @@ class InferenceEngine:
             future.set_exception(ModelUnavailable("inference engine is not running"))
             return future
         self._requests.put(_Request(crop, future))
+        if self.waiting_since is None:
+            self.waiting_since = time.monotonic()
         return future
 
     def infer(self, crop: np.ndarray, timeout_s: float = 10.0) -> InferenceResult:
@@ -136,10 +193,15 @@ class InferenceEngine:
         return candidate.card
 
     def _serve(self) -> None:
-        while not self._stopping.is_set():
+        me = threading.current_thread()
+        while not self._stopping.is_set() and self._thread is me:  # a restarted engine's old thread bows out
+            self.heartbeat = time.monotonic()
             batch = self._collect_batch()
             if batch:
+                self.waiting_since = time.monotonic() if not self._requests.empty() else None
                 self._run_batch(batch)
+            elif self._requests.empty():
+                self.waiting_since = None
 
     def _collect_batch(self) -> list[_Request]:
         try:
@@ -180,14 +242,25 @@ class InferenceEngine:
             self._on_batch(len(batch), elapsed)
         positive = model.card.positive_class
         for i, request in enumerate(batch):
+            problem = output_problem(probs[i], maps[i])
+            if problem is not None:
+                self._invalid(request, f"model output invalid: {problem}")
+                continue
             result = InferenceResult(
-                pain_probability=float(np.clip(probs[i, positive], 0.0, 1.0)),
+                pain_probability=float(np.clip(probs[i, positive], 0.0, 1.0)),  # only rounding noise is clipped
                 gradcam=np.clip(maps[i, positive], 0.0, 1.0),
                 batch_size=len(batch),
                 infer_s=elapsed,
                 model=model.card,
             )
             request.future.set_result(result)
+
+    def _invalid(self, request: _Request, reason: str) -> None:
+        self.invalid_outputs += 1
+        logger.warning("%s", reason)
+        if self._on_invalid is not None:
+            self._on_invalid(reason)
+        request.future.set_exception(InvalidModelOutput(reason))
 
     def _fail_waiting(self, error: Exception) -> None:
         while True:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.aggregation import Scale
 from service.alerts.models import Alert
+from service.supervision import Condition
 
 SCHEMA_VERSION: Final = 1
 
@@ -119,3 +120,8 @@ class BedsSummaryMessage(_Wire):
     type: Literal["summary"] = "summary"
     ts: float
     beds: list[BedSummary]
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="The service's technical alarm conditions now: store_unavailable (actions are not being "
+        "saved), component_down, analysis_stalled. Empty when all is well.",
+    )

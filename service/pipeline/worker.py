@@ -17,18 +17,19 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from service.aggregation import AggregationParams, BedAggregator, Scale, WindowSummary
-from service.inference import InferenceEngine, InferenceResult, ModelUnavailable
+from service.inference import InferenceEngine, InferenceResult, InvalidModelOutput, ModelUnavailable
 from service.metrics import ServiceMetrics
 from service.pipeline.broadcaster import Broadcaster, Outgoing
 from service.pipeline.messages import BedFrameMessage, BedState, FaceBoxOut, ModelRef, StageTimings
 from service.sources.base import Frame
+from service.supervision import HEALTHY, Health
 from service.vision.crop import SquareBox, crop_face
 from service.vision.detectors import FaceBox, FaceDetector, best_face
 from service.vision.heatmap import overlay
+from service.vision.jpeg import encode_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,12 @@ class CaptureLike(Protocol):
     @property
     def reopen_count(self) -> int: ...
 
+    @property
+    def alive(self) -> bool: ...
+
+    @property
+    def stuck_for_s(self) -> float | None: ...
+
     def start(self) -> None: ...
 
     def stop(self, timeout_s: float = ...) -> object: ...
@@ -79,6 +86,8 @@ class WorkerOptions:
     jpeg_quality: int = 80
     infer_timeout_s: float = 10.0
     no_signal_message_hz: float = 1.0
+    stall_after_s: float = 20.0
+    """No loop round, or no frame analysed while frames arrive, for this long: the worker is stalled."""
 
 
 class BedWorker:
@@ -109,6 +118,11 @@ class BedWorker:
         self._detector_factory = detector_factory
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stage = "starting"
+        self.heartbeat = time.monotonic()
+        """Monotonic time of the loop's last round (a frame, or a wait for one)."""
+        self.last_frame_taken = time.monotonic()
+        self.last_published = time.monotonic()
         self._analysed_at: deque[float] = deque()
         self._face_flags: deque[bool] = deque(maxlen=_FACE_RATIO_FRAMES)
         self._last_heatmap = 0.0
@@ -119,9 +133,16 @@ class BedWorker:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"bed-{self.bed_id}", daemon=True)
+        self._stop = threading.Event()  # a fresh one per thread: an abandoned (hung) thread keeps its own, set
+        started = time.monotonic()
+        self.heartbeat = self.last_frame_taken = self.last_published = started
+        self._thread = threading.Thread(target=self._run, args=(self._stop,), name=f"bed-{self.bed_id}", daemon=True)
         self._thread.start()
+
+    def restart(self) -> None:
+        """A new analysis thread with a new detector; a hung one is abandoned and never publishes again."""
+        self._stop.set()
+        self.start()
 
     def stop(self, timeout_s: float = 2.0) -> None:
         self._stop.set()
@@ -131,6 +152,30 @@ class BedWorker:
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def health(self, now_mono: float) -> Health:
+        stall = self.options.stall_after_s
+        if not self.alive:
+            return Health(False, "analysis thread died")
+        if now_mono - self.heartbeat > stall:
+            return Health(False, f"analysis stuck in {self._stage} for {now_mono - self.heartbeat:.0f} s")
+        if now_mono - self.last_published > stall and now_mono - self.last_frame_taken < stall:
+            return Health(False, f"no frame analysed for {now_mono - self.last_published:.0f} s while frames arrive")
+        return HEALTHY
+
+    def use_capture(self, capture: CaptureLike) -> None:
+        """Read frames from a new capture (the supervisor replaced a hung one)."""
+        self.capture = capture
+
+    def publish_problem(self, reason: str) -> None:
+        """From the supervisor while this worker is dead or stalled: the bed is `stale` (unknown), with why."""
+        now = time.time()
+        message = BedFrameMessage(
+            bed_id=self.bed_id, sequence=-1, capture_ts=now, published_ts=now, state=BedState.STALE,
+            state_reason=f"analysis stalled: {reason}", window_s=self.options.aggregation.window_s,
+            scale=self.options.scale, face_visible_share=0.0, low_evidence=True, latency_ms=0.0,
+        )  # fmt: skip
+        self._deliver(message, None, None)
 
     @property
     def analysed_fps(self) -> float:
@@ -144,21 +189,24 @@ class BedWorker:
         return sum(flags) / len(flags) if flags else None
 
     # -- the loop --------------------------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
+        self._stage = "detector start"
         detector = self._detector_factory()  # one detector per bed: VIDEO mode tracks across this bed's frames
         try:
-            self._loop(detector)
-        except Exception:
+            self._loop(detector, stop)
+        except Exception:  # the supervisor sees the dead thread, alarms and restarts it
             logger.exception("bed %s: analysis loop crashed", self.bed_id)
             self.errors += 1
         finally:
             detector.close()
 
-    def _loop(self, detector: FaceDetector) -> None:
+    def _loop(self, detector: FaceDetector, stop: threading.Event) -> None:
         last_sequence = -1
         next_due = 0.0
-        while not self._stop.is_set():
-            self._wait_until(next_due)
+        while not stop.is_set():
+            self.heartbeat = time.monotonic()
+            self._stage = "waiting for a frame"
+            self._wait_until(next_due, stop)
             waited = time.perf_counter()
             frame = self.capture.wait_next(last_sequence, _WAIT_SLICE_S)
             wait_s = time.perf_counter() - waited
@@ -167,19 +215,20 @@ class BedWorker:
                 self._report_missing_frames()
                 continue
             last_sequence = frame.sequence
-            started = time.monotonic()
+            self.last_frame_taken = started = time.monotonic()
             try:
                 self._analyse(frame, detector, wait_s)
-            except Exception:  # one bad frame must not end the bed's monitoring
+            except Exception:  # one bad frame must not end the bed's monitoring; many show as a stall
                 logger.exception("bed %s: frame %d could not be analysed", self.bed_id, frame.sequence)
                 self.errors += 1
             if self.options.analysis_rate_hz:
                 next_due = started + 1.0 / self.options.analysis_rate_hz
 
-    def _wait_until(self, due: float) -> None:
+    @staticmethod
+    def _wait_until(due: float, stop: threading.Event) -> None:
         delay = due - time.monotonic()
         if delay > 0:
-            self._stop.wait(delay)
+            stop.wait(delay)
 
     def _sequence_after_reopen(self, last_sequence: int) -> int:
         """A reopened source may number frames from 0 again; follow it instead of waiting for a higher number."""
@@ -192,23 +241,24 @@ class BedWorker:
         """No frame in this slice: once the capture says no_signal, publish that (rate-limited) as unknown."""
         if self.capture.state != BedState.NO_SIGNAL.value:
             return
-        now = time.time()
-        self.aggregator.add_unknown(now)
-        if now - self._last_status_message < 1.0 / max(self.options.no_signal_message_hz, 1e-6):
+        now, mono = time.time(), time.monotonic()
+        self.aggregator.add_unknown(mono)
+        if mono - self._last_status_message < 1.0 / max(self.options.no_signal_message_hz, 1e-6):
             return
-        self._last_status_message = now
+        self._last_status_message = mono
         reason = self.capture.state_reason or "no frames from the source"
-        message = self._message(None, now, BedState.NO_SIGNAL, reason, self.aggregator.summary(now))
+        message = self._message(None, now, BedState.NO_SIGNAL, reason, self.aggregator.summary(mono))
         self._publish(message, None, None)
 
     def _analyse(self, frame: Frame, detector: FaceDetector, wait_s: float) -> None:
         t0 = time.perf_counter()
+        self._stage = "face detection"
         face = best_face(detector.detect(frame.rgb, frame.media_ts_ms))
         t1 = time.perf_counter()
         if face is None or face.w < 2 or face.h < 2:
             self._face_flags.append(False)
-            self.aggregator.add_no_face(frame.capture_ts)
-            summary = self.aggregator.summary(time.time())
+            self.aggregator.add_no_face(frame.capture_mono)
+            summary = self.aggregator.summary(time.monotonic())
             timings = _timings(wait_s, t1 - t0)
             message = self._message(frame, frame.capture_ts, BedState.NO_FACE, "no face detected", summary, timings)
             self._finish(message, None, timings)
@@ -216,17 +266,19 @@ class BedWorker:
         self._face_flags.append(True)
         crop, region = crop_face(frame.rgb, face)
         t2 = time.perf_counter()
+        self._stage = "inference"
         result = self._infer(crop)
         t3 = time.perf_counter()
+        self._stage = "publishing"
         if isinstance(result, str):
-            self.aggregator.add_unknown(frame.capture_ts)
-            summary = self.aggregator.summary(time.time())
+            self.aggregator.add_unknown(frame.capture_mono)
+            summary = self.aggregator.summary(time.monotonic())
             timings = _timings(wait_s, t1 - t0, t2 - t1, t3 - t2)
             message = self._message(frame, frame.capture_ts, BedState.MODEL_ERROR, result, summary, timings, face)
             self._finish(message, None, timings)
             return
-        smoothed = self.aggregator.add_face(frame.capture_ts, result.pain_probability)
-        summary = self.aggregator.summary(time.time())
+        smoothed = self.aggregator.add_face(frame.capture_mono, result.pain_probability)
+        summary = self.aggregator.summary(time.monotonic())
         t4 = time.perf_counter()
         jpeg = self._heatmap_jpeg(crop, result.gradcam)
         t5 = time.perf_counter()
@@ -248,6 +300,8 @@ class BedWorker:
         """The engine's result, or the reason there is none."""
         try:
             return self.engine.infer(crop, timeout_s=self.options.infer_timeout_s)
+        except InvalidModelOutput as exc:
+            return str(exc)
         except ModelUnavailable as exc:
             return f"model unavailable: {exc}"
         except FutureTimeout:
@@ -259,10 +313,10 @@ class BedWorker:
         if hz <= 0 or now - self._last_heatmap < 1.0 / hz:
             return None
         self._last_heatmap = now
-        blended = overlay(crop, cam)
-        params = [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality]
-        ok, buffer = cv2.imencode(".jpg", cv2.cvtColor(blended, cv2.COLOR_RGB2BGR), params)
-        return buffer.tobytes() if ok else None
+        try:
+            return encode_jpeg(overlay(crop, cam), self.options.jpeg_quality)
+        except ValueError:
+            return None
 
     def _message(
         self,
@@ -308,6 +362,12 @@ class BedWorker:
         self._publish(message, jpeg, timings)
 
     def _publish(self, message: BedFrameMessage, jpeg: bytes | None, timings: StageTimings | None) -> None:
+        if threading.current_thread() is not self._thread:
+            return  # an abandoned (restarted) thread that came back: its frame is not current any more
+        self.last_published = time.monotonic()
+        self._deliver(message, jpeg, timings)
+
+    def _deliver(self, message: BedFrameMessage, jpeg: bytes | None, timings: StageTimings | None) -> None:
         started = time.perf_counter()
         message.latency_ms = (time.time() - message.capture_ts) * 1000.0 if message.sequence >= 0 else 0.0
         self.last_message = message

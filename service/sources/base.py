@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +21,8 @@ class Frame:
     """Increasing per source since it was opened; a gap means frames were skipped (latest-frame semantics)."""
     media_ts_ms: int
     """The source's own timestamp in ms (video position, camera clock); increasing, for MediaPipe VIDEO mode."""
+    capture_mono: float = field(default_factory=time.monotonic)
+    """Monotonic capture time (time.monotonic()): what the observation window measures durations with."""
 
 
 class FrameSource(Protocol):

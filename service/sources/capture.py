@@ -129,6 +129,19 @@ class BedCapture:
         return self._state
 
     @property
+    def alive(self) -> bool:
+        """Both threads run (False before start and after stop)."""
+        threads = (self._worker, self._watchdog)
+        return all(t is not None and t.is_alive() for t in threads) and not self._stopping.is_set()
+
+    @property
+    def stuck_for_s(self) -> float | None:
+        """How long the worker has been inside its current source call (None: not in one)."""
+        with self._lock:
+            call = self._current_call
+        return None if call is None else time.monotonic() - call[1]
+
+    @property
     def state_reason(self) -> str:
         return self._state_reason
 

@@ -14,17 +14,25 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, inspect, select
+from sqlalchemy import Engine, case, create_engine, delete, event, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.alerts.models import Alert, AlertEvent, AlertStatus
+from service.alerts.models import Alert, AlertEvent, AlertEventMessage, AlertStatus, EventType
 from service.store.models import AlertEventRow, AlertRow, AuditRow, BedRow, ScoreTrendRow
 
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DB_FILE_NAME = "painwatch.db"
+CONNECT_TIMEOUT_S = 3
+"""A database server that does not answer fails a request within seconds (503), never hangs it."""
+
+_FIELDS_BY_EVENT: dict[EventType, tuple[str, ...]] = {
+    EventType.ESCALATED: ("priority", "last_escalated_at", "updated_at", "peak_score"),
+    EventType.CLOSED: ("status", "closed_at", "updated_at", "peak_score"),
+}
+"""Alert columns each engine event changes (acknowledgements are committed by `Store.acknowledge`)."""
 
 
 def default_url(data_dir: Path) -> str:
@@ -35,7 +43,7 @@ def create_db_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL (readers never block the writer) and full sync (commits survive a crash)."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -101,14 +109,63 @@ class Store:
                     row.label, row.scale = label, scale
 
     def save_change(self, session: Session, event_: AlertEvent, alert: Alert | None) -> None:
+        """Store one engine change: the event, and on the alert row only the fields that event changes.
+
+        Field by field, never the whole row: a late escalation or close written by the writer thread must not undo
+        an acknowledgement committed meanwhile by a request, nor an acknowledgement un-close an alert."""
         if alert is not None:
-            session.merge(AlertRow(**alert.model_dump(mode="json")))
-            session.flush()
+            self._apply_alert_change(session, event_, alert)
         session.add(AlertEventRow(**event_.model_dump(mode="json")))
         bed = session.get(BedRow, event_.bed_id)
         if bed is not None and event_.type.value in ("paused", "resumed"):
             bed.paused_until = event_.details.get("until") if event_.type.value == "paused" else None
             bed.pause_reason = event_.details.get("reason") if event_.type.value == "paused" else None
+
+    @staticmethod
+    def _apply_alert_change(session: Session, event_: AlertEvent, alert: Alert) -> None:
+        row = session.get(AlertRow, alert.id)
+        if row is None:  # opened (or its opening is still queued): the whole row
+            session.add(AlertRow(**alert.model_dump(mode="json")))
+            session.flush()
+            return
+        values = alert.model_dump(mode="json")
+        for name in _FIELDS_BY_EVENT.get(event_.type, ()):
+            setattr(row, name, values[name])
+
+    def acknowledge(self, change: AlertEventMessage, audit: tuple[str, str, dict[str, Any]]) -> str | None:
+        """Commit an acknowledgement with its event and audit row, as one conditional update: the first verdict
+        wins. Returns None when stored, else who had already acknowledged (nothing is written then)."""
+        alert = change.alert
+        assert alert is not None and alert.acknowledged_at is not None
+        with self.sessions.begin() as session:
+            if session.get(AlertRow, alert.id) is None:  # its opening is still in the writer's queue
+                session.add(AlertRow(**alert.model_dump(mode="json")))
+                session.flush()
+            else:
+                result = session.execute(
+                    update(AlertRow)
+                    .where(AlertRow.id == alert.id, AlertRow.acknowledged_at.is_(None))
+                    .values(
+                        acknowledged_at=alert.acknowledged_at, acknowledged_by=alert.acknowledged_by,
+                        verdict=alert.verdict.value if alert.verdict else None, note=alert.note,
+                        updated_at=alert.updated_at,
+                        # never reopens a closed alert nor un-closes one
+                        status=case((AlertRow.status == AlertStatus.OPEN.value, AlertStatus.ACKNOWLEDGED.value),
+                                    else_=AlertRow.status),
+                    )
+                )  # fmt: skip
+                if getattr(result, "rowcount", 1) == 0:  # nothing changed: the transaction commits nothing
+                    row = session.get(AlertRow, alert.id)
+                    return (row.acknowledged_by or "someone") if row is not None else "someone"
+            session.add(AlertEventRow(**change.event.model_dump(mode="json")))
+            self.audit(session, *audit, change.event.ts)
+        return None
+
+    def record_action(self, change: AlertEventMessage, audit: tuple[str, str, dict[str, Any]]) -> None:
+        """Commit a nurse's bed action (pause, resume) with its audit row before the API answers."""
+        with self.sessions.begin() as session:
+            self.save_change(session, change.event, change.alert)
+            self.audit(session, *audit, change.event.ts)
 
     def add_trend(self, session: Session, rows: list[ScoreTrendRow]) -> None:
         session.add_all(rows)

@@ -128,3 +128,16 @@ class SnapshotRow(Base):
     cam_path: Mapped[str] = mapped_column(String(300))
     trace_path: Mapped[str] = mapped_column(String(300))
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionRow(Base):
+    """A login session. Only the token's SHA-256 is stored: a copy of the database cannot be replayed as logins."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_user_name", "user_name"), Index("ix_sessions_expires_at", "expires_at"))
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_name: Mapped[str] = mapped_column(String(100))  # no FK: a deleted user's rows go with revoke_user
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -46,16 +46,18 @@ def get_alert(alert_id: str, state: Annotated[ServiceState, Depends(get_state)])
     return {"alert": alert.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
 
 
-@router.post("/{alert_id}/ack", summary="Acknowledge with a verdict and a note (409 when already acknowledged)")
+@router.post(
+    "/{alert_id}/ack",
+    summary="Acknowledge with a verdict and a note: stored before the answer (409 when already acknowledged, "
+    "503 when the database is unavailable: nothing was changed, try again)",
+)
 async def acknowledge(
     alert_id: str, request: AckRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> Alert:
     center = state.alert_center()
-    try:
-        alert = center.acknowledge(alert_id, user.name, request.verdict, request.note)
+    try:  # in a thread: the database write must not block the event loop
+        return await asyncio.to_thread(center.acknowledge, alert_id, user.name, request.verdict, request.note)
     except AlertNotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except AlertError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    await asyncio.to_thread(center.writer.flush)  # answer once it is stored
-    return alert

@@ -89,23 +89,21 @@ async def bed_trend(
     return [TrendPoint.model_validate(row) for row in rows]
 
 
-@router.post("/{bed_id}/pause", summary="Pause the bed's alerts (scores are still recorded); they resume by themselves")
+@router.post(
+    "/{bed_id}/pause",
+    summary="Pause the bed's alerts (scores are still recorded); they resume by themselves. Stored before the "
+    "answer (503 when the database is unavailable: nothing was changed)",
+)
 async def pause_alerts(
     bed_id: str, request: PauseRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
     state.bed(bed_id)
-    center = state.alert_center()
-    paused = center.pause(bed_id, request.minutes, request.reason, user.name)
-    await asyncio.to_thread(center.writer.flush)
-    return paused
+    return await asyncio.to_thread(state.alerts.pause, bed_id, request.minutes, request.reason, user.name)
 
 
-@router.post("/{bed_id}/resume", summary="Resume the bed's alerts now")
+@router.post("/{bed_id}/resume", summary="Resume the bed's alerts now (stored before the answer; 503 as for pause)")
 async def resume_alerts(
     bed_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
     state.bed(bed_id)
-    center = state.alert_center()
-    resumed = center.resume(bed_id, user.name)
-    await asyncio.to_thread(center.writer.flush)
-    return resumed
+    return await asyncio.to_thread(state.alerts.resume, bed_id, user.name)

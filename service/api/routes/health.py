@@ -12,14 +12,18 @@ from service.api.state import ServiceState, get_state
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up (liveness only: it says nothing about the beds)")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Model loaded and every bed's source open (503 otherwise, with the reasons)")
+@router.get(
+    "/readyz",
+    summary="Ready to watch every bed: 503 with the reasons when the store is unreachable, the engine or any "
+    "bed's worker is down or stalled, or a source is not open",
+)
 def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
-    problems = []
+    problems = [f"{c.name}: {c.component}: {c.reason}" for c in state.conditions()]
     if not state.engine.running:
         problems.append("inference engine not running")
     for bed in state.beds.values():

@@ -28,6 +28,10 @@ def refresh_gauges(state: ServiceState) -> None:
         m.client_queue_depth.labels(bed_id).set(max(bed.broadcaster.queue_depths(), default=0))
         m.clients.labels(bed_id).set(bed.broadcaster.subscriber_count)
     m.inference_queue_depth.set(state.engine.queue_depth)
+    writer = state.alerts.writer
+    for queue_class, depth in writer.depth_by_class().items():
+        m.store_queue_depth.labels(queue_class).set(depth)
+    m.store_available.set(1.0 if writer.available else 0.0)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

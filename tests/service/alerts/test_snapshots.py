@@ -14,7 +14,8 @@ import pytest
 from service.aggregation import Scale
 from service.alerts import AlertParams
 from service.alerts.center import AlertCenter
-from service.alerts.snapshots import install_snapshots, load_snapshot, purge_snapshots
+from service.alerts.snapshots import SnapshotRecorder, SnapshotWriter, load_snapshot, purge_snapshots
+from service.clock import Instant
 from service.config.settings import SnapshotConfig
 from service.pipeline.broadcaster import Broadcaster
 from service.pipeline.messages import BedFrameMessage, BedState, FaceBoxOut, ModelRef
@@ -35,6 +36,12 @@ def message(ts: float, score: int, smoothed: float) -> BedFrameMessage:
     )  # fmt: skip
 
 
+def observe(center: AlertCenter, now: list[float], msg: BedFrameMessage) -> None:
+    """The center's clock follows the messages."""
+    now[0] = msg.published_ts
+    center.observe(msg)
+
+
 def crop_of(level: int) -> np.ndarray:
     return np.full((224, 224, 3), level, dtype=np.uint8)
 
@@ -44,47 +51,59 @@ def parts(tmp_path: Path):
     now = [1000.0]
     store = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
     store.ensure_beds([("b1", "", "DAN")])
-    writer = StoreWriter(store, queue_size=1000, tick_s=0.05)
-    params = AlertParams(open_after_s=1, close_after_s=1)
-    center = AlertCenter({"b1": (Scale.DAN, params)}, store, writer, Broadcaster("a"), clock=lambda: now[0])
+    writer = StoreWriter(store, tmp_path, tick_s=0.05)
     writer.start()
-    yield store, writer, center, now, tmp_path / "data"
+    yield store, writer, now, tmp_path / "data"
     writer.stop()
     store.close()
 
 
-def run_episode(center: AlertCenter, recorder, cam: np.ndarray) -> None:
+def build(parts, config: SnapshotConfig, detectors: dict[str, str]):
+    """The alert center with a snapshot recorder listening (None when off), wired as `painwatch serve` does."""
+    store, writer, now, data_dir = parts
+    files = SnapshotWriter(data_dir, writer, config.jpeg_quality)
+    files.start()
+    recorder = SnapshotRecorder(config, data_dir, files, detectors, clock=lambda: now[0]) if config.enabled else None
+    params = AlertParams(open_after_s=1, close_after_s=1)
+    center = AlertCenter(
+        {"b1": (Scale.DAN, params)}, store, writer, Broadcaster("a"), clock=lambda: Instant.at(now[0]),
+        listeners=[recorder] if recorder is not None else [],
+    )  # fmt: skip
+    return center, recorder, files
+
+
+def run_episode(center: AlertCenter, recorder, cam: np.ndarray, now: list[float]) -> None:
     """Score 4 for 2 s (opens at 1001), the PROBS frames inside the episode, then calm until it closes."""
-    ts = 1000.0
+    now[0] = 1000.0
     for _ in range(3):
-        center.observe(message(ts, 4, 0.2))
-        ts += 0.5
+        center.observe(message(now[0], 4, 0.2))
+        now[0] += 0.5
     for i, p in enumerate(PROBS):  # frame i has crop level 40 * (i + 1)
-        msg = message(ts, 4, p)
+        msg = message(now[0], 4, p)
         center.observe(msg)
         if recorder is not None:
             recorder.on_frame(msg, crop_of(40 * (i + 1)), cam, SquareBox(5, 6, 100))
-        ts += 0.5
+        now[0] += 0.5
     for _ in range(4):
-        center.observe(message(ts, 0, 0.1))
-        ts += 0.5
+        center.observe(message(now[0], 0, 0.1))
+        now[0] += 0.5
 
 
 def test_peak_provisional_and_final_snapshot(parts) -> None:
-    store, writer, center, _now, data_dir = parts
+    store, writer, now, data_dir = parts
     config = SnapshotConfig(provisional_every_s=3600, group_ids={"b1": "infant-7"})
-    recorder = install_snapshots(config, data_dir, center, {"b1": "mediapipe-short"})
+    center, recorder, files = build(parts, config, {"b1": "mediapipe-short"})
     assert recorder is not None
     cam = np.linspace(0, 1, 14 * 14, dtype=np.float32).reshape(14, 14)
     ts = 1000.0
     for _ in range(3):
-        center.observe(message(ts, 4, 0.2))
+        observe(center, now, message(ts, 4, 0.2))
         ts += 0.5
     (alert,) = store.active_alerts() if writer.flush() else []
     first = message(ts, 4, 0.5)
-    center.observe(first)
+    observe(center, now, first)
     recorder.on_frame(first, crop_of(100), cam, SquareBox(5, 6, 100))
-    assert recorder.flush() and writer.flush()
+    assert files.flush() and writer.flush()
     provisional = load_snapshot(store, alert.id)
     assert provisional is not None and not provisional.final and provisional.probability == 0.5
     assert cv2.imread(str(data_dir / provisional.crop_path))[..., 0].mean() == pytest.approx(100, abs=2)
@@ -93,13 +112,13 @@ def test_peak_provisional_and_final_snapshot(parts) -> None:
     for p, level in center2_frames:
         ts += 0.5
         msg = message(ts, 4, p)
-        center.observe(msg)
+        observe(center, now, msg)
         recorder.on_frame(msg, crop_of(level), cam, SquareBox(5, 6, 100))
     peak_ts = 1000.0 + 0.5 * 5
     for _ in range(4):
         ts += 0.5
-        center.observe(message(ts, 0, 0.1))
-    assert recorder.flush() and writer.flush()
+        observe(center, now, message(ts, 0, 0.1))
+    assert files.flush() and writer.flush()
     (closed,) = [a for a in store.list_alerts() if a.id == alert.id]
     assert closed.status.value == "closed"
     row = load_snapshot(store, alert.id)
@@ -122,9 +141,10 @@ def test_peak_provisional_and_final_snapshot(parts) -> None:
 
 
 def test_switched_off_stores_nothing(parts) -> None:
-    store, writer, center, _now, data_dir = parts
-    assert install_snapshots(SnapshotConfig(enabled=False), data_dir, center, {}) is None
-    run_episode(center, None, np.zeros((14, 14), np.float32))
+    store, writer, now, data_dir = parts
+    center, recorder, _files = build(parts, SnapshotConfig(enabled=False), {})
+    assert recorder is None
+    run_episode(center, None, np.zeros((14, 14), np.float32), now)
     assert writer.flush()
     (alert,) = store.list_alerts()
     assert alert.status.value == "closed"
@@ -132,11 +152,11 @@ def test_switched_off_stores_nothing(parts) -> None:
 
 
 def test_retention_purge_removes_old_rows_and_files(parts) -> None:
-    store, writer, center, now, data_dir = parts
-    recorder = install_snapshots(SnapshotConfig(retention_days=1), data_dir, center, {"b1": "opencv-haar"})
+    store, writer, now, data_dir = parts
+    center, recorder, files = build(parts, SnapshotConfig(retention_days=1), {"b1": "opencv-haar"})
     assert recorder is not None
-    run_episode(center, recorder, np.ones((7, 7), np.float32))
-    assert recorder.flush() and writer.flush()
+    run_episode(center, recorder, np.ones((7, 7), np.float32), now)
+    assert files.flush() and writer.flush()
     (alert,) = store.list_alerts()
     folder = data_dir / "snapshots" / alert.id
     orphan = data_dir / "snapshots" / "orphan"
@@ -146,7 +166,6 @@ def test_retention_purge_removes_old_rows_and_files(parts) -> None:
     assert purge_snapshots(store, data_dir, now[0] - 1) == 1  # only the orphan is that old
     assert folder.is_dir() and not orphan.exists()
     now[0] += 2 * 86400
-    assert writer.purge is not None
-    writer.purge()  # the service's periodic purge, as the writer thread runs it
+    assert purge_snapshots(store, data_dir, now[0] - 86400) == 1  # a day's retention, two days later
     assert load_snapshot(store, alert.id) is None and not folder.exists()
     assert store.get_alert(alert.id) is not None  # the alert itself is kept

@@ -23,10 +23,11 @@ import pytest
 import websockets
 
 from service.api.schemas import SCHEMA_DIR
-from service.auth import AuthUser, Role
+from service.auth import Role
 from service.config.settings import settings_from_dict
 from service.demo_video import write_demo_video
 from service.serve import Service, build_service, make_server
+from tests.support.users import add_user
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -72,7 +73,7 @@ def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    token = service.access.sessions.issue(AuthUser(name="e2e", role=Role.ENGINEER))
+    token = service.access.sessions.issue(add_user(service, "e2e", Role.ENGINEER))
     headers = {"Authorization": f"Bearer {token}"}
     base = f"http://127.0.0.1:{port}"
     with httpx.Client(base_url=base, headers=headers) as http:

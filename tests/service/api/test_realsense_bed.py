@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import websockets
 
-from service.auth import AuthUser, Role
+from service.auth import Role
 from service.config.settings import settings_from_dict
 from service.serve import build_service, make_server
 from service.sources.realsense_synthetic import write_realsense_recording
+from tests.support.users import add_user
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -67,7 +68,7 @@ def test_service_analyses_a_realsense_recording(model_dir: Path, tmp_path: Path)
             time.sleep(0.05)
         assert server.started
         port = sock.getsockname()[1]
-        token = service.access.sessions.issue(AuthUser(name="test", role=Role.NURSE))
+        token = service.access.sessions.issue(add_user(service, "test", Role.NURSE))
         headers = {"Authorization": f"Bearer {token}"}
         messages = asyncio.run(first_messages(f"ws://127.0.0.1:{port}/ws/beds/rs", 6, 90, headers))
     finally:

@@ -43,10 +43,9 @@ def test_sigterm_shuts_down_within_5_s_and_closes_clients(model_dir: Path, tmp_p
     process.wait(timeout=6)
     assert close_code in (1001, 1012)  # our "going away", or uvicorn's "service restart" close frame
     assert time.monotonic() - sent < 5.0
-    # uvicorn re-raises the captured SIGTERM after its graceful shutdown, so the status is -15 (or 0)
-    assert process.returncode in (0, -signal.SIGTERM)
+    assert process.returncode == 0  # a graceful stop is a normal end for a service manager, not "killed by -15"
     output = served.output()
     assert f"http://127.0.0.1:{port}/docs" in output
-    assert "service stopped in" in output  # the lifespan shutdown ran: sources closed, engine stopped
+    assert "service stopped in" in output  # the lifespan shutdown ran: sources closed, engine stopped, queue drained
     assert "sigterm-test-password" not in output  # never printed nor logged
     assert "FIRST START" not in output  # the password came from the environment: nothing to show

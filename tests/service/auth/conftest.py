@@ -1,4 +1,9 @@
-"""One real service (real model, SQLite store, one bed) behind a TestClient; users of every role with tokens."""
+"""One real service (real model, SQLite store, one bed) behind a TestClient; users of every role with tokens.
+
+A session token only resolves for a user in the users table (with the role the table gives them): the fixture
+creates `test-nurse` and `test-engineer`; admin tokens belong to the first-start `admin` (the only admin, so the
+last-admin rule stays testable).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.auth import AuthUser, Role
+from service.auth.users import ADMIN_NAME
 from service.config.settings import settings_from_dict
 from service.demo_video import write_demo_video
 from service.serve import Service, build_service
@@ -28,8 +34,12 @@ class AuthService:
         """A fresh token per call (a logout in one request cannot break the next)."""
         if role is None:
             return {}
-        token = self.service.access.sessions.issue(AuthUser(name=f"test-{role.value}", role=role))
+        token = self.service.access.sessions.issue(auth_user_for(role))
         return {"Authorization": f"Bearer {token}"}
+
+
+def auth_user_for(role: Role) -> AuthUser:
+    return AuthUser(name=ADMIN_NAME if role == Role.ADMIN else f"test-{role.value}", role=role)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +60,9 @@ def auth_service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     writer = service.alerts.writer
     writer.start()  # the store writer only (audit entries); beds and engine stay idle
     client = TestClient(service.app)
-    tokens = {role: service.access.sessions.issue(AuthUser(name=f"test-{role.value}", role=role)) for role in Role}
+    for role in (Role.NURSE, Role.ENGINEER):
+        service.access.users.create(auth_user_for(role).name, role, f"{role.value}-password-for-tests", by="fixture")
+    tokens = {role: service.access.sessions.issue(auth_user_for(role)) for role in Role}
     yield AuthService(service, client, tokens, tmp)
     writer.stop()
     service.alerts.store.close()

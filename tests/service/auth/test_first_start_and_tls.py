@@ -1,4 +1,7 @@
-"""First-start admin (environment and random password), Argon2, session expiry, and the TLS refusal (exit 2)."""
+"""First-start admin (environment and random password), Argon2, and the TLS refusal (exit 2).
+
+Sessions: test_sessions.py.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import AuthUser, Role, UserDirectory
+from service.auth import Role, UserDirectory
 from service.auth.passwords import hash_password, verify_password
-from service.auth.sessions import SessionStore
 from service.config.settings import ServerConfig
 from service.store import Store
 
@@ -46,18 +48,6 @@ def test_first_start_admin_from_env_then_random(tmp_path: Path, monkeypatch, cap
         ("system", "user.create", "random")
     ]
     store.close()
-
-
-def test_sessions_expire_and_end_per_user() -> None:
-    now = [1000.0]
-    sessions = SessionStore(lifetime_s=60, clock=lambda: now[0])
-    nurse = AuthUser(name="n", role=Role.NURSE)
-    a, b = sessions.issue(nurse), sessions.issue(nurse)
-    assert sessions.user(a) == nurse and sessions.user("forged") is None
-    assert sessions.revoke_user("n") == 2 and sessions.user(b) is None
-    c = sessions.issue(nurse)
-    now[0] += 61
-    assert sessions.user(c) is None
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "nicu-server.local"])

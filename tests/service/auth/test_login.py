@@ -1,4 +1,5 @@
-"""Login, cookie flags, logout, rate limiting, WebSocket credentials, user management and the audit log."""
+"""Login, cookie flags, logout, rate limiting, WebSocket credentials (and their end), user management and the audit
+log."""
 
 from __future__ import annotations
 
@@ -93,6 +94,16 @@ def test_websocket_by_cookie_and_cross_site_origin_refused(auth_service) -> None
             assert closed.value.code == 1008
 
 
+@pytest.mark.timeout(60)
+def test_a_bed_stream_closes_when_its_session_is_logged_out(auth_service) -> None:
+    nurse = auth_service.headers(Role.NURSE)
+    with auth_service.client.websocket_connect("/ws/beds/b1", headers=nurse) as ws:
+        assert fresh_client(auth_service).post("/api/auth/logout", headers=nurse).status_code == 204
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()  # the bed is idle here: the next thing on this socket is the close
+    assert (closed.value.code, closed.value.reason) == (1008, "session ended")
+
+
 def test_user_management_ends_sessions_and_is_audited(auth_service) -> None:
     admin = auth_service.headers(Role.ADMIN)
     client = fresh_client(auth_service)
@@ -113,11 +124,11 @@ def test_user_management_ends_sessions_and_is_audited(auth_service) -> None:
     assert client.delete("/api/users/admin", headers=admin).status_code == 409  # the last admin stays
     assert client.delete("/api/users/nurse-x", headers=admin).status_code == 204
     assert client.delete("/api/users/nurse-x", headers=admin).status_code == 404
-    changes = [(w, a, d) for w, a, d in audit_log(auth_service) if a.startswith("user.") and w == "test-admin"]
+    changes = [(w, a, d) for w, a, d in audit_log(auth_service) if a.startswith("user.") and w == "admin"]
     assert changes == [
-        ("test-admin", "user.create", {"name": "nurse-x", "role": "nurse"}),
-        ("test-admin", "user.update", {"name": "nurse-x", "role": "engineer"}),
-        ("test-admin", "user.delete", {"name": "nurse-x", "role": "engineer"}),
+        ("admin", "user.create", {"name": "nurse-x", "role": "nurse"}),
+        ("admin", "user.update", {"name": "nurse-x", "role": "engineer"}),
+        ("admin", "user.delete", {"name": "nurse-x", "role": "engineer"}),
     ]
 
 
@@ -131,9 +142,11 @@ def frame(ts: float, score: int) -> BedFrameMessage:
 
 def test_ack_pause_resume_and_reload_are_audited_as_the_logged_in_user(auth_service, model_dir) -> None:
     center = auth_service.service.alerts
-    now = time.time()
-    for i in range(4):
-        center.observe(frame(now + i, 4))  # 3 s at score 4: an episode opens (open_after_s = 1)
+    deadline = time.monotonic() + 10
+    while not center.active_for("b1"):  # score 4 for open_after_s (1 s) on the center's real clock: an episode opens
+        assert time.monotonic() < deadline
+        center.observe(frame(time.time(), 4))
+        time.sleep(0.1)
     (alert,) = center.active_for("b1")
     nurse, engineer = auth_service.headers(Role.NURSE), auth_service.headers(Role.ENGINEER)
     client = auth_service.client

@@ -9,7 +9,8 @@ import numpy as np
 import onnx
 import pytest
 
-from service.inference import InferenceEngine, ModelLoadError, load_model
+from service.inference import InferenceEngine, InvalidModelOutput, ModelLoadError, load_model
+from service.inference.engine import output_problem
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -92,3 +93,32 @@ def test_submit_after_stop_fails_fast(model_dir: Path) -> None:
     engine = InferenceEngine(model_dir)
     with pytest.raises(Exception, match="not running"):
         engine.infer(crops(1)[0], timeout_s=1)
+
+
+def test_nan_and_out_of_range_outputs_are_model_errors_never_scores(model_dir: Path, tmp_path: Path) -> None:
+    """A model honouring the contract and passing the grey warm-up, but answering NaN on bright crops."""
+    from tests.support.models import write_nan_on_bright_model
+
+    folder = write_nan_on_bright_model(tmp_path / "nan" / "1", model_dir)
+    reasons: list[str] = []
+    engine = InferenceEngine(folder, ["CPUExecutionProvider"], on_invalid=reasons.append)
+    engine.start()
+    try:
+        dark = np.full((224, 224, 3), 90, np.uint8)
+        assert engine.infer(dark, timeout_s=30).pain_probability == pytest.approx(0.5)
+        bright = dark.copy()
+        bright[100, 100] = 255
+        with pytest.raises(InvalidModelOutput, match=r"model output invalid: probabilities are not finite"):
+            engine.infer(bright, timeout_s=30)
+    finally:
+        engine.stop()
+    assert engine.invalid_outputs == 1 and len(reasons) == 1
+
+
+def test_output_checks_name_what_is_wrong() -> None:
+    cam = np.full((2, 14, 14), 0.5, np.float32)
+    assert output_problem(np.array([0.3, 0.7]), cam) is None
+    assert output_problem(np.array([0.3, np.inf]), cam) == "probabilities are not finite ([0.3, inf])"
+    assert output_problem(np.array([1.5, -0.5]), cam) == "probabilities outside [0, 1] ([1.5, -0.5])"
+    assert output_problem(np.array([0.3, 0.3]), cam) == "probabilities do not sum to 1 (0.6000)"
+    assert output_problem(np.array([0.3, 0.7]), cam * 3) == "Grad-CAM map outside [0, 1] (1.500..1.500)"

@@ -1,21 +1,13 @@
 """Migrations upgrade an empty database to head on SQLite and on a real PostgreSQL server.
 
-PostgreSQL: `PAINWATCH_TEST_POSTGRES_URL` when set; otherwise a throwaway cluster started here with Debian's
-`initdb`/`pg_ctl` (as the `postgres` user when running as root); skipped, with the reason, when neither works.
+PostgreSQL: the shared `postgres_url` fixture (tests/conftest.py): `PAINWATCH_TEST_POSTGRES_URL` when set, else a
+throwaway cluster (tests/support/postgres.py); skipped with the reason when neither works, a failure under CI=true.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
@@ -23,8 +15,10 @@ from sqlalchemy import text
 from service.aggregation import Scale
 from service.alerts import AlertEngine, AlertParams, Reading
 from service.alerts.snapshots import load_snapshot
+from service.clock import Instant
 from service.store.database import MIGRATIONS_DIR, Store, create_db_engine, table_columns, upgrade
 from service.store.models import SnapshotRow
+from tests.support.postgres import ThrowawayPostgres
 
 EXPECTED = {
     "beds": {"id", "label", "scale", "paused_until", "pause_reason", "created_at"},
@@ -34,6 +28,7 @@ EXPECTED = {
     "users": {"id", "name", "role", "password_hash", "created_at"},
     "audit_log": {"id", "ts", "who", "action", "details"},
     "snapshots": {"alert_id", "bed_id", "group_id", "ts", "final", "probability", "crop_path", "trace_path"},
+    "sessions": {"token_hash", "user_name", "created_at", "last_seen_at", "expires_at"},
 }
 
 
@@ -45,8 +40,8 @@ def check_schema_and_round_trip(store: Store) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert version == head_revision() and int(version) >= 2  # 0002 adds the review snapshots
     store.ensure_beds([("b1", "Bed 1", "DAN")])
-    engine = AlertEngine({"b1": (Scale.DAN, AlertParams(open_after_s=0))})
-    change = engine.observe(Reading("b1", 100.0, "ok", 4, False))[0]
+    engine = AlertEngine({"b1": (Scale.DAN, AlertParams(open_after_s=0))}, Instant.at(100.0))
+    change = engine.observe(Reading("b1", Instant.at(100.0), "ok", 4, False))[0]
     with store.sessions.begin() as session:
         store.save_change(session, change.event, change.alert)
     assert [a.id for a in store.active_alerts()] == [change.alert.id]  # type: ignore[union-attr]
@@ -87,57 +82,6 @@ def test_sqlite_upgrade_from_empty_uses_wal(tmp_path: Path) -> None:
     store.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _pg_bin() -> Path | None:
-    for candidate in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if (Path(candidate) / "initdb").exists():
-            return Path(candidate)
-    found = shutil.which("pg_ctl")
-    return Path(found).parent if found else None
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    url = os.environ.get("PAINWATCH_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL not tested: no initdb/pg_ctl found and PAINWATCH_TEST_POSTGRES_URL is not set")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        if shutil.which("runuser") is None:
-            pytest.skip("PostgreSQL not tested: running as root without runuser to start the server as postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="painwatch-pg-"))
-    if as_user:
-        shutil.chown(root, "postgres")
-    data, port = root / "data", _free_port()
-    init = subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "painwatch"],
-                          capture_output=True, text=True)  # fmt: skip
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"PostgreSQL not tested: initdb failed: {init.stderr.strip()[-300:]}")
-    options = f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-l",
-                            str(root / "log"), "start"], capture_output=True, text=True)  # fmt: skip
-    if start.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"PostgreSQL not tested: pg_ctl start failed: {start.stderr.strip()[-300:]}")
-    try:
-        yield f"postgresql+psycopg://painwatch@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def test_postgresql_upgrade_from_empty(postgres_url: str) -> None:
     engine = create_db_engine(postgres_url)
     with engine.begin() as connection:  # start from empty even on a reused server
@@ -148,3 +92,19 @@ def test_postgresql_upgrade_from_empty(postgres_url: str) -> None:
     assert store.engine.url.get_backend_name() == "postgresql"
     check_schema_and_round_trip(store)
     store.close()
+
+
+def test_throwaway_server_keeps_commits_across_an_immediate_stop(postgres_server: ThrowawayPostgres) -> None:
+    """The `postgres_server` fixture as durability tests use it: crash the database server, start it again."""
+    engine = create_db_engine(postgres_server.url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE crash_probe (n integer)"))
+        connection.execute(text("INSERT INTO crash_probe VALUES (1)"))
+    pid = postgres_server.pid
+    postgres_server.stop("immediate")
+    assert not postgres_server.running and postgres_server.pid is None
+    postgres_server.start()
+    assert postgres_server.running and postgres_server.pid not in (None, pid)
+    with engine.connect() as connection:  # pool_pre_ping replaces the connections the crash broke
+        assert connection.execute(text("SELECT n FROM crash_probe")).scalar_one() == 1
+    engine.dispose()

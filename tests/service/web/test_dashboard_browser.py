@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from service.demo_video import write_demo_video
+from tests.support.ci import require_or_skip
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +40,19 @@ try:
 except ImportError:  # pragma: no cover - CI without `make browser`
     sync_playwright = None
 
-requires_browser = pytest.mark.skipif(
-    sync_playwright is None or not CHROMIUM.is_file(),
-    reason="needs Debian's chromium at /usr/bin/chromium and the Python playwright package (run `make browser`)",
-)
+
+@pytest.fixture
+def browser_available() -> None:
+    """Skip without chromium or playwright (a failure under CI=true: `make browser` must have installed both)."""
+    if sync_playwright is None or not CHROMIUM.is_file():
+        require_or_skip(
+            "needs Debian's chromium at /usr/bin/chromium and the Python playwright package (run `make browser`)"
+        )
 
 
 @pytest.fixture
-def service_url(model_dir: Path, tmp_path: Path, port: int, serve) -> str:
+def service_url(browser_available: None, model_dir: Path, tmp_path: Path, port: int, serve) -> str:
+    """The service (started only once the browser is known to be there)."""
     video = write_demo_video(tmp_path / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -72,7 +78,6 @@ def log_in_if_needed(page: Page, base: str) -> bool:
     return True
 
 
-@requires_browser
 def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_path: Path) -> None:
     assert sync_playwright is not None
     started = time.monotonic()
