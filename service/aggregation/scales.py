@@ -1,6 +1,6 @@
 """Mapping the window's pain fraction to the facial item of the bed's clinical scale.
 
-A frame probability is not a clinical score (DESIGN.md, Clinical meaning). Both scales rate the facial
+A frame probability is not a clinical score (docs/architecture.md, "Meaning of a value"). Both scales rate the facial
 expression by how much of the observation period it lasts, so the service measures exactly that: the
 fraction of the face-visible time in the window whose frames were classed pain, then applies the scale's rule.
 

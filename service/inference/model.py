@@ -1,6 +1,6 @@
 """Loading one exported model: the file, its card, the ONNX contract check and a warm-up run.
 
-Contract (DESIGN.md): input `image` [N,224,224,3] float32 RGB 0-255; outputs `probs` [N,2] (index 1 = pain)
+Contract (docs/architecture.md): input `image` [N,224,224,3] float32 RGB 0-255; outputs `probs` [N,2] (index 1 = pain)
 and `gradcam` [N,2,G,G] (one map per class in [0,1]). Anything else is refused with the reason.
 """
 

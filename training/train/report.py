@@ -31,7 +31,7 @@ THESIS_TABLE_5_1: Final[dict[str, dict[str, tuple[float, float | None]]]] = {
     "mpain_icope": {"accuracy": (0.888, 0.050), "f1": (0.796, 0.081)},
     "videodol": {"accuracy": (0.888, None), "f1": (0.788, None)},
 }
-"""Thesis Table 5.1 (DESIGN.md), by preset experiment name: (mean, std or None for the single split)."""
+"""Thesis Table 5.1, by preset experiment name: (mean, std or None for the single split)."""
 METRIC_TITLES: Final = {
     "accuracy": "Accuracy",
     "precision": "Precision",

@@ -9,7 +9,7 @@ from skimage import data
 from service.vision.crop import CropSpec, SquareBox, crop_face, crop_region, square_box
 from service.vision.detectors import FaceBox, best_face, create_detector
 
-# skimage's astronaut photo: the face is at about x 177, y 82, 95x95 (DESIGN.md)
+# skimage's astronaut photo: the face is at about x 177, y 82, 95x95
 ASTRONAUT_FACE = FaceBox(x=177, y=82, w=95, h=95, score=1.0)
 
 

@@ -21,7 +21,7 @@ def _base_faces() -> list[np.ndarray]:
     from matplotlib import cbook
     from skimage import data
 
-    astronaut = data.astronaut()[70:190, 165:285]  # face at x 177, y 82, 95x95 (DESIGN.md)
+    astronaut = data.astronaut()[70:190, 165:285]  # face at about x 177, y 82, 95x95
     with cbook.get_sample_data("grace_hopper.jpg") as handle:
         hopper = cv2.imdecode(np.frombuffer(handle.read(), np.uint8), cv2.IMREAD_COLOR)
     hopper = cv2.cvtColor(hopper, cv2.COLOR_BGR2RGB)[60:300, 140:380]
