@@ -208,6 +208,8 @@ def make_server(service: Service, log_level: str = "info") -> tuple[uvicorn.Serv
         ws=WS_IMPLEMENTATION,
         timeout_graceful_shutdown=max(1, round(server.shutdown_timeout_s / 3)),  # then the lifespan's stop
         log_level=log_level,
+        proxy_headers=bool(server.trusted_proxies),  # X-Forwarded-For believed only from configured proxies
+        forwarded_allow_ips=server.trusted_proxies or None,
         ssl_certfile=server.tls_certfile,
         ssl_keyfile=server.tls_keyfile,
     )

@@ -6,15 +6,19 @@ audit entry, and no audit entry for a login the database refused); the other ent
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from service.auth.models import AuthUser
 from service.auth.passwords import hash_password, needs_rehash, verify_password
-from service.auth.ratelimit import LoginRateLimiter
+from service.auth.ratelimit import LoginThrottle
 from service.auth.sessions import SessionStore
 from service.auth.users import UserDirectory, UserNotFound
 from service.config.settings import AuthConfig
@@ -28,9 +32,12 @@ class LoginFailed(Exception):
 
 
 class LoginBlocked(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
+    def __init__(self, retry_after_s: int, why: str = "too many login attempts") -> None:
+        super().__init__(f"{why}; try again in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+_T = TypeVar("_T")
 
 
 class AccessControl:
@@ -39,30 +46,52 @@ class AccessControl:
         self.writer = writer
         self.config = config
         self.sessions = SessionStore(users.store, config.session_hours * 3600.0, config.session_idle_minutes * 60.0)
-        self.limiter = LoginRateLimiter(config.login_max_failures, config.login_window_s)
+        self.throttle = LoginThrottle(config)
+        self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="password-hash")
+        """Argon2 runs here, one hash at a time: a login flood costs at most one core, never the API's pool."""
+        self._hash_waiting = 0
+        self._hash_lock = threading.Lock()
 
-    def login(self, name: str, password: str, client: str) -> tuple[str, AuthUser]:
-        """A new session token for the user; LoginBlocked when this name+client failed too often."""
-        key = (name, client)
-        wait_s = self.limiter.retry_after(key)
+    async def login(self, name: str, password: str, client: str) -> tuple[str, AuthUser]:
+        """A new session token for the user. LoginBlocked (429) when the client or the service is over its rate,
+        or the hashing queue is full; an account with recent failures waits a growing delay first."""
+        wait_s = self.throttle.admit(client)
         if wait_s:
             self.audit(name, "auth.login_blocked", {"client": client})
             raise LoginBlocked(wait_s)
-        credentials = self.users.credentials(name)
-        if not verify_password(credentials.password_hash if credentials else None, password) or credentials is None:
-            self.limiter.failed(key)
+        delay_s = self.throttle.delay_for(name)
+        if delay_s:
+            await asyncio.sleep(delay_s)  # holds no thread
+        credentials = await asyncio.to_thread(self.users.credentials, name)
+        stored_hash = credentials.password_hash if credentials else None
+        if not await self._hash_thread(verify_password, stored_hash, password) or credentials is None:
+            self.throttle.failed(name)
             self.audit(name, "auth.login_failed", {"client": client})
             logger.info("failed login from %s", client)
             raise LoginFailed("unknown user or wrong password")
-        self.limiter.succeeded(key)
+        self.throttle.succeeded(name)
         if credentials.password_hash is not None and needs_rehash(credentials.password_hash):
-            self.users.set_password_hash(name, hash_password(password))
+            new_hash = await self._hash_thread(hash_password, password)
+            await asyncio.to_thread(self.users.set_password_hash, name, new_hash)
         details = {"client": client, "role": credentials.user.role.value}
         try:
-            token = self.sessions.issue(credentials.user, also=lambda s: self._audit_in(s, name, "auth.login", details))
+            token = await asyncio.to_thread(
+                self.sessions.issue, credentials.user, lambda s: self._audit_in(s, name, "auth.login", details)
+            )
         except UserNotFound as exc:  # deleted between the password check and now
             raise LoginFailed("unknown user or wrong password") from exc
         return token, credentials.user
+
+    async def _hash_thread(self, work: Callable[..., _T], *args: Any) -> _T:
+        with self._hash_lock:
+            if self._hash_waiting >= self.config.login_queue:
+                raise LoginBlocked(1, "the login service is busy")
+            self._hash_waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._hashing, work, *args)
+        finally:
+            with self._hash_lock:
+                self._hash_waiting -= 1
 
     def authenticate(self, token: str | None) -> AuthUser | None:
         return self.sessions.user(token) if token else None

@@ -1,56 +1,64 @@
-"""Failed logins per (username, client address) in a sliding window; beyond the limit, tries are refused."""
+"""Login throttling with the `limits` library (moving windows, in memory).
+
+A password check costs an Argon2 hash (64 MiB, about 0.2 s of a core), so logins must never crowd out the beds:
+- per client address and for the whole service, attempts beyond their limit are refused at once (429 with
+  Retry-After) before any hash is computed;
+- per account, failed attempts beyond `login_max_failures` in `login_window_s` make each further attempt wait a
+  growing delay (1 s, 2 s, 4 s ... up to `login_max_delay_s`) before it is checked: an attacker guessing a nurse's
+  password is slowed down, but cannot lock her out of the ward's dashboard.
+"""
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from service.config.settings import AuthConfig
+
 Clock = Callable[[], float]
-Key = tuple[str, str]
 
-_MAX_KEYS = 10_000
-"""Memory bound: beyond this many tracked keys the expired ones are dropped first, then the oldest."""
+_FAILURE_BOOK = 10_000
+"""Failures per account are counted in a window of this capacity (the delay, not the count, is what limits)."""
 
 
-class LoginRateLimiter:
-    def __init__(self, max_failures: int, window_s: float, clock: Clock = time.monotonic) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
+class LoginThrottle:
+    def __init__(self, config: AuthConfig, clock: Clock = time.time) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._per_address = parse(config.login_rate_per_address)
+        self._global = parse(config.login_rate_global)
+        self._failures = parse(f"{_FAILURE_BOOK}/{max(1, round(config.login_window_s))} second")
+        self._free_failures = config.login_max_failures
+        self._max_delay_s = config.login_max_delay_s
         self._clock = clock
-        self._failures: dict[Key, deque[float]] = {}
-        self._lock = threading.Lock()
 
-    def retry_after(self, key: Key) -> int:
-        """Whole seconds until `key` may try again; 0 when it may try now."""
-        with self._lock:
-            failures = self._recent(key)
-            if len(failures) < self.max_failures:
-                return 0
-            return max(1, math.ceil(failures[0] + self.window_s - self._clock()))
+    def admit(self, client: str) -> int:
+        """Count one attempt from `client`; 0 when it may go on, else whole seconds until it may try again."""
+        for item, identity in ((self._per_address, ("address", client)), (self._global, ("all",))):
+            if not self._limiter.hit(item, *identity):
+                return self._retry_after(item, identity)
+        return 0
 
-    def failed(self, key: Key) -> None:
-        with self._lock:
-            if key not in self._failures and len(self._failures) >= _MAX_KEYS:
-                self._evict()
-            self._recent(key).append(self._clock())
+    def delay_for(self, account: str) -> float:
+        """Seconds this account's next attempt waits before its password is checked (0 below the free failures)."""
+        failures = self._failure_count(account)
+        extra = failures - self._free_failures
+        return 0.0 if extra < 0 else min(self._max_delay_s, float(2**extra))
 
-    def succeeded(self, key: Key) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+    def failed(self, account: str) -> None:
+        self._limiter.hit(self._failures, "account", account)
 
-    def _recent(self, key: Key) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        cutoff = self._clock() - self.window_s
-        while failures and failures[0] <= cutoff:
-            failures.popleft()
-        return failures
+    def succeeded(self, account: str) -> None:
+        self._limiter.clear(self._failures, "account", account)
 
-    def _evict(self) -> None:
-        cutoff = self._clock() - self.window_s
-        for key in [k for k, f in self._failures.items() if not f or f[-1] <= cutoff]:
-            del self._failures[key]
-        if len(self._failures) >= _MAX_KEYS:
-            del self._failures[min(self._failures, key=lambda k: self._failures[k][-1])]
+    def _failure_count(self, account: str) -> int:
+        stats = self._limiter.get_window_stats(self._failures, "account", account)
+        return self._failures.amount - stats.remaining
+
+    def _retry_after(self, item: RateLimitItem, identity: tuple[str, ...]) -> int:
+        reset = self._limiter.get_window_stats(item, *identity).reset_time
+        return max(1, math.ceil(reset - self._clock()))

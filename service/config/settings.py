@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from limits import parse as parse_rate
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -120,6 +121,14 @@ class ServerConfig(_Strict):
         default=None, description="PEM certificate chain: the service speaks HTTPS/WSS itself (with tls_keyfile)."
     )
     tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the "
+        "client address then comes from the header, for login limits and the audit log). Empty: never believed.",
+    )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1024, description="Largest request body accepted; bigger ones get 413 unread."
+    )
     behind_tls_proxy: bool = Field(
         default=False,
         description="A TLS-terminating reverse proxy sits in front: allows a non-loopback host without tls_* "
@@ -173,11 +182,35 @@ class AuthConfig(_Strict):
         default=True, description="/metrics without login, so Prometheus can scrape it (false: any logged-in user)."
     )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins per username and client address before further tries get 429."
+        default=5,
+        ge=1,
+        description="Failed logins per account (in login_window_s) before each further try waits a growing delay "
+        "(1 s, 2 s, 4 s ...; never a lock-out an attacker could use to keep a nurse out).",
     )
-    login_window_s: float = Field(
-        default=60.0, gt=0, description="The window in which login_max_failures are counted (and the lock-out)."
+    login_window_s: float = Field(default=900.0, gt=0, description="The window in which failed logins are counted.")
+    login_max_delay_s: float = Field(default=30.0, gt=0, description="Longest delay of a login after failures.")
+    login_rate_per_address: str = Field(
+        default="20/minute",
+        description="Login attempts per client address (a `limits` rate, e.g. '20/minute'); beyond it 429 at once, "
+        "before any password hash is computed.",
     )
+    login_rate_global: str = Field(
+        default="60/minute", description="Login attempts for the whole service (same format); beyond it 429 at once."
+    )
+    login_queue: int = Field(
+        default=4,
+        ge=1,
+        description="Logins waiting for the password-hash thread (one thread, never the API's pool); beyond it 429.",
+    )
+
+    @field_validator("login_rate_per_address", "login_rate_global")
+    @classmethod
+    def _a_rate(cls, rate: str) -> str:
+        try:
+            parse_rate(rate)
+        except ValueError as exc:
+            raise ValueError(f"{rate!r} is not a rate like '20/minute' or '5 per second'") from exc
+        return rate
 
 
 class StoreConfig(_Strict):

@@ -36,17 +36,21 @@ def _secure_cookie(request: Request, state: ServiceState) -> bool:
     return request.url.scheme == "https" or server.tls or server.behind_tls_proxy
 
 
-@router.post("/login", summary="Log in: a token, and the session cookie for browsers (429 after repeated failures)")
-def login(
+@router.post(
+    "/login",
+    summary="Log in: a token, and the session cookie for browsers (429 when the address or the service is over its "
+    "login rate; repeated failures on an account slow its next tries down)",
+)
+async def login(
     body: LoginRequest,
     request: Request,
     response: Response,
     access: Annotated[AccessControl, Depends(access_control)],
     state: Annotated[ServiceState, Depends(get_state)],
 ) -> LoginResponse:
-    # A plain `def`: Argon2 takes ~0.2 s, so FastAPI runs this in its thread pool, off the event loop.
+    # The password hash runs on its own thread (AccessControl), never in the pool the API and WebSockets share.
     try:
-        token, user = access.login(body.username, body.password, _client(request))
+        token, user = await access.login(body.username, body.password, _client(request))
     except LoginBlocked as exc:
         raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from exc
     except LoginFailed as exc:
