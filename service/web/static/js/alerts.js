@@ -1,8 +1,11 @@
 // Alerts: filtered list (live via /ws/alerts events), review with snapshot and trace, acknowledge with a verdict.
+// An acknowledgement the service could not save (store down) is kept by pending.js: the review and the list show
+// it as not saved yet until a retry saves it (then both reload) or the server refuses it (its message is shown).
 import * as api from './api.js';
 import { traceChart } from './chart.js';
 import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, VERDICT_LABEL, clock, dateTime } from './format.js';
+import * as pending from './pending.js';
 
 const SINCE = { '': 'any time', 3600: 'last hour', 86400: 'last 24 h', 604800: 'last 7 days' };
 
@@ -33,26 +36,34 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
     return { status: status.value, bed: bed.value, since: since.value };
   }
 
+  let rows = null;
+  let renderAck = null;
+
   async function loadList() {
     const f = currentFilters();
     try {
-      const rows = await api.alerts({ status: f.status, bed: f.bed, since: f.since ? Date.now() / 1000 - Number(f.since) : '' });
-      fill(list, rows.length ? el('table', { class: 'table', id: 'alert-table' },
-        el('thead', {}, el('tr', {}, ['Priority', 'Bed', 'Kind', 'Opened', 'Status', 'Peak', 'Verdict / note', ''].map((h) => el('th', {}, h)))),
-        el('tbody', {}, rows.map((a) => el('tr', { dataset: { alert: a.id, status: a.status }, class: a.id === alertId ? 'selected' : null },
-          el('td', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority] || a.priority)),
-          el('td', {}, a.bed_id),
-          el('td', {}, KIND_LABEL[a.kind] || a.kind, a.reason ? el('div', { class: 'small muted' }, a.reason) : null),
-          el('td', {}, dateTime(a.opened_at)),
-          el('td', {}, a.status),
-          el('td', {}, a.peak_score ?? '-'),
-          el('td', { class: 'verdict' }, a.verdict ? `${VERDICT_LABEL[a.verdict]}${a.note ? `: ${a.note}` : ''}` : '-',
-            a.acknowledged_by ? el('div', { class: 'small muted' }, `by ${a.acknowledged_by} at ${clock(a.acknowledged_at)}`) : null),
-          el('td', {}, el('a', { class: 'btn btn-small', href: `#/alerts/${encodeURIComponent(a.id)}?${new URLSearchParams(f)}` }, 'Review')))))) :
-        el('p', { class: 'muted big' }, 'No alerts match these filters.'));
+      rows = await api.alerts({ status: f.status, bed: f.bed, since: f.since ? Date.now() / 1000 - Number(f.since) : '' });
+      renderList();
     } catch (error) {
       fill(list, el('p', { class: 'error' }, `Could not load alerts: ${error.message}`));
     }
+  }
+
+  function renderList() {
+    const f = currentFilters();
+    fill(list, rows.length ? el('table', { class: 'table', id: 'alert-table' },
+      el('thead', {}, el('tr', {}, ['Priority', 'Bed', 'Kind', 'Opened', 'Status', 'Peak', 'Verdict / note', ''].map((h) => el('th', {}, h)))),
+      el('tbody', {}, rows.map((a) => el('tr', { dataset: { alert: a.id, status: a.status }, class: a.id === alertId ? 'selected' : null },
+        el('td', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority] || a.priority)),
+        el('td', {}, a.bed_id),
+        el('td', {}, KIND_LABEL[a.kind] || a.kind, a.reason ? el('div', { class: 'small muted' }, a.reason) : null),
+        el('td', {}, dateTime(a.opened_at)),
+        el('td', {}, a.status, ackBadge(a.id, { short: true })),
+        el('td', {}, a.peak_score ?? '-'),
+        el('td', { class: 'verdict' }, a.verdict ? `${VERDICT_LABEL[a.verdict]}${a.note ? `: ${a.note}` : ''}` : '-',
+          a.acknowledged_by ? el('div', { class: 'small muted' }, `by ${a.acknowledged_by} at ${clock(a.acknowledged_at)}`) : null),
+        el('td', {}, el('a', { class: 'btn btn-small', href: `#/alerts/${encodeURIComponent(a.id)}?${new URLSearchParams(f)}` }, 'Review')))))) :
+      el('p', { class: 'muted big' }, 'No alerts match these filters.'));
   }
 
   async function loadReview() {
@@ -72,21 +83,38 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
     const verdicts = el('fieldset', { class: 'verdicts' }, el('legend', {}, 'Verdict'),
       Object.entries(VERDICT_LABEL).map(([value, label]) => el('label', { class: 'verdict-option' },
         el('input', { type: 'radio', name: 'verdict', value, required: true }), ` ${label}`)));
-    const form = a.status === 'acknowledged' ?
-      el('p', { class: 'acked-info' }, `Acknowledged by ${a.acknowledged_by} at ${dateTime(a.acknowledged_at)}: ${VERDICT_LABEL[a.verdict] || a.verdict}${a.note ? ` - "${a.note}"` : ''}`) :
-      el('form', { class: 'ack-form', onsubmit: async (e) => {
-        e.preventDefault();
-        const chosen = form.querySelector('input[name=verdict]:checked');
-        if (!chosen) { message.textContent = 'Choose a verdict.'; return; }
-        try {
-          await api.acknowledge(alertId, chosen.value, note.value.trim());
-          message.textContent = 'Acknowledged.';
-          await Promise.all([loadReview(), loadList()]);
-        } catch (error) {
-          message.textContent = error.status === 409 ? 'Already acknowledged by someone else.' : `Failed: ${error.message}`;
-        }
-      } }, verdicts, el('label', { for: 'ack-note' }, 'Note'), note,
-      el('button', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' }, 'Acknowledge'));
+    const submit = el('button', { type: 'submit', class: 'btn btn-primary', id: 'ack-submit' }, 'Acknowledge');
+    const form = el('form', { class: 'ack-form', onsubmit: async (e) => {
+      e.preventDefault();
+      const chosen = form.querySelector('input[name=verdict]:checked');
+      if (!chosen) { message.textContent = 'Choose a verdict.'; return; }
+      submit.disabled = true;
+      message.textContent = 'Saving...';
+      try {
+        const outcome = await pending.submit('ack', alertId, { verdict: chosen.value, note: note.value.trim() },
+          `Acknowledge ${KIND_LABEL[a.kind] || a.kind} on bed ${a.bed_id} as ${VERDICT_LABEL[chosen.value]}`);
+        message.textContent = outcome.saved ? 'Acknowledged.' : '';
+        if (outcome.saved) await Promise.all([loadReview(), loadList()]);
+      } catch (error) {
+        message.textContent = `Not saved: ${error.message}`;
+      } finally {
+        submit.disabled = false;
+      }
+    } }, verdicts, el('label', { for: 'ack-note' }, 'Note'), note, submit);
+    const ackSlot = el('div', { class: 'ack-slot' });
+    renderAck = () => {
+      const action = pending.find('ack', alertId);
+      const shown = ackBadge(alertId);
+      if (a.status === 'acknowledged') {
+        fill(ackSlot, el('p', { class: 'acked-info' }, `Acknowledged by ${a.acknowledged_by} at ${dateTime(a.acknowledged_at)}: ${VERDICT_LABEL[a.verdict] || a.verdict}${a.note ? ` - "${a.note}"` : ''}`), shown);
+      } else if (action && action.status === 'pending') {
+        fill(ackSlot, el('div', { class: 'ack-pending', id: 'ack-pending' },
+          el('p', {}, `Your acknowledgement: ${VERDICT_LABEL[action.args.verdict]}${action.args.note ? ` - "${action.args.note}"` : ''}`), shown));
+      } else {
+        fill(ackSlot, form, shown);
+      }
+    };
+    renderAck();
 
     fill(review, 
       el('h2', {}, el('span', { class: `prio-chip prio-${a.priority}` }, PRIORITY_LABEL[a.priority]), ` ${KIND_LABEL[a.kind] || a.kind} - bed ${a.bed_id}`),
@@ -95,20 +123,34 @@ export function createAlerts(container, { alertId, filters = {}, beds = [], navi
       el('h3', {}, 'Events'),
       el('ol', { class: 'events' }, found.events.map((ev) => el('li', {},
         `${clock(ev.ts)} ${ev.type}${ev.user ? ` by ${ev.user}` : ''}${ev.details && ev.details.note ? `: ${ev.details.note}` : ''}`))),
-      form, message);
+      ackSlot, message);
     review.hidden = false;
   }
 
+  // A retried ack saved or refused: reload (the store answers again); still waiting or discarded: redraw only.
+  const unsubscribe = pending.subscribe((action) => {
+    if (action.kind !== 'ack') return;
+    const settled = action.status === 'saved' || action.status === 'failed';
+    if (action.target === alertId && settled) loadReview();
+    else if (action.target === alertId && renderAck) renderAck();
+    if (settled) loadList();
+    else if (rows) renderList();
+  });
   loadList();
   loadReview();
-  let pending = null;
+  let reload = null;
   return {
     onAlertEvent() {
-      clearTimeout(pending);
-      pending = setTimeout(loadList, 300);
+      clearTimeout(reload);
+      reload = setTimeout(loadList, 300);
     },
-    destroy() { clearTimeout(pending); },
+    destroy() { clearTimeout(reload); unsubscribe(); },
   };
+}
+
+function ackBadge(alertId, options) {
+  const action = pending.find('ack', alertId);
+  return action ? pending.badge(action, options) : null;
 }
 
 function snapshotView(alert, snap) {

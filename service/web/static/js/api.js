@@ -1,9 +1,11 @@
-// REST calls to the service (same origin; the session cookie travels by itself).
+// REST calls to the service (same origin; the session cookie travels by itself). A failed call throws ApiError
+// with the HTTP status, the server's message and its Retry-After (s); no answer at all throws fetch's TypeError.
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, retryAfterS = 0) {
     super(detail || `HTTP ${status}`);
     this.status = status;
+    this.retryAfterS = retryAfterS;
   }
 }
 
@@ -27,7 +29,7 @@ async function request(method, path, body, { quiet401 = false } = {}) {
       const data = await response.json();
       detail = typeof data.detail === 'string' ? data.detail : JSON.stringify(data.detail ?? data);
     } catch { /* not JSON */ }
-    throw new ApiError(response.status, detail);
+    throw new ApiError(response.status, detail, Number(response.headers.get('Retry-After')) || 0);
   }
   const type = response.headers.get('content-type') || '';
   return type.includes('application/json') ? response.json() : null;

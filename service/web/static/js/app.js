@@ -1,11 +1,16 @@
-// Start-up, login state, the hash router, the shared live streams and the DEMO banner.
+// Start-up, login state, the hash router, the shared live streams, the DEMO banner, the banners for the service's
+// technical conditions (from the summary stream: store unavailable = actions are not being saved) and the top
+// bar's list of actions not saved yet (pending.js, retried while their user is logged in).
 import * as api from './api.js';
 import { createAlerts } from './alerts.js';
 import { createDetail } from './detail.js';
+import { el, fill } from './dom.js';
+import { CONDITION_LABEL, clock } from './format.js';
 import { createGrid } from './grid.js';
 import * as history from './history.js';
 import { createLogin } from './login.js';
 import { createModel } from './model.js';
+import * as pending from './pending.js';
 import { LiveSocket } from './ws.js';
 
 const view = document.getElementById('view');
@@ -14,6 +19,8 @@ const lostEl = document.getElementById('conn-lost');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
 const alertCount = document.getElementById('alert-count');
+const storeBanner = document.getElementById('store-banner');
+const conditionsEl = document.getElementById('conditions');
 
 let current = null;
 let summary = null;
@@ -22,12 +29,31 @@ let streams = [];
 let started = false;
 let bedIds = [];
 const activeAlerts = new Map();
+let shownConditions = '[]';
 
 function showDemo(on) {
   document.getElementById('demo-banner').hidden = !on;
   document.body.classList.toggle('demo', on);
 }
 document.addEventListener('painwatch:demo', () => showDemo(true));
+
+/** The banners follow the summary's conditions; redrawn only when they change (role=alert re-announces). */
+function showConditions(conditions) {
+  const key = JSON.stringify(conditions);
+  if (key === shownConditions) return;
+  const storeWasDown = storeBanner.hidden === false;
+  shownConditions = key;
+  const store = conditions.filter((c) => c.name === 'store_unavailable');
+  const others = conditions.filter((c) => c.name !== 'store_unavailable');
+  fill(storeBanner, store.length ? el('strong', {}, 'Store unavailable: actions are not being saved') : null,
+    store.map((c) => el('div', { class: 'condition-reason' }, `${c.reason} (since ${clock(c.since)})`)));
+  fill(conditionsEl, others.map((c) => el('div', { class: 'condition', dataset: { condition: c.name } },
+    `${CONDITION_LABEL[c.name] || c.name}: ${c.component}${c.bed_id ? ` (bed ${c.bed_id})` : ''} - ${c.reason} ` +
+    `(since ${clock(c.since)}${c.restarts ? `, ${c.restarts} restart(s)` : ''})`)));
+  storeBanner.hidden = !store.length;
+  conditionsEl.hidden = !others.length;
+  if (storeWasDown && !store.length) pending.retryNow();
+}
 
 function setConnection(status, detail) {
   summaryStatus = status;
@@ -81,6 +107,7 @@ function startStreams() {
       onMessage(message) {
         if (message.type !== 'summary') return;
         summary = message;
+        showConditions(message.conditions || []);
         bedIds = message.beds.map((b) => b.bed_id);
         for (const bed of message.beds) history.record(bed, message.ts);
         if (current && current.update) current.update(message);
@@ -117,6 +144,7 @@ async function startApp(user) {
   nav.hidden = false;
   who.hidden = !user;
   document.getElementById('who-name').textContent = user ? `${user.name} (${user.role})` : '';
+  pending.start(user ? user.name : null);
   api.model().then((report) => showDemo(Boolean(report.card.demo))).catch(() => {});
   startStreams();
   route();
@@ -126,6 +154,8 @@ function showLogin() {
   if (!started && current && current.isLogin) return;
   started = false;
   stopStreams();
+  pending.stop();
+  showConditions([]);
   if (current) current.destroy();
   nav.hidden = true;
   who.hidden = true;
@@ -147,6 +177,7 @@ async function boot(attempt = 0) {
 }
 
 api.setUnauthorizedHandler(showLogin);
+pending.mountIndicator(document.getElementById('pending-actions'));
 window.addEventListener('hashchange', route);
 document.getElementById('logout').addEventListener('click', async () => {
   try { await api.logout(); } catch { /* already out */ }

@@ -1,10 +1,13 @@
 // One bed: live Grad-CAM overlay (/ws/beds/{id}), the last hour's trend with bands, alert history, pause/resume.
+// A pause or resume the service could not save (store down) is kept by pending.js and shown next to the form as
+// not saved yet until a retry saves it or the server refuses it.
 import * as api from './api.js';
 import { trendChart } from './chart.js';
 import { el, fill } from './dom.js';
 import { KIND_LABEL, PRIORITY_LABEL, STATE_LABEL, VERDICT_LABEL, clock, dateTime, pct } from './format.js';
 import { alertBadge, bedFigures } from './grid.js';
 import { points, seed } from './history.js';
+import * as pending from './pending.js';
 import { LiveSocket } from './ws.js';
 
 export function createDetail(container, bedId, { onUnauthorized }) {
@@ -23,10 +26,11 @@ export function createDetail(container, bedId, { onUnauthorized }) {
   const pauseInfo = el('p', { class: 'pause-info' });
   const history = el('div', { class: 'alert-history' }, el('p', { class: 'muted' }, 'Loading alerts...'));
   const message = el('p', { class: 'form-message', role: 'status' });
+  const pendingNote = el('p', { class: 'pending-note' });
   const reason = el('input', { id: 'pause-reason', name: 'reason', required: true, maxlength: 500,
     placeholder: 'e.g. procedure: heel lance' });
   const minutes = el('input', { id: 'pause-minutes', name: 'minutes', type: 'number', min: 1, max: 240, value: 30 });
-  const resumeButton = el('button', { type: 'button', class: 'btn', onclick: () => act(() => api.resume(bedId), 'Alerts resumed') }, 'Resume alerts');
+  const resumeButton = el('button', { type: 'button', class: 'btn', onclick: () => act('resume', {}, 'Alerts resumed') }, 'Resume alerts');
 
   fill(container, 
     el('p', {}, el('a', { href: '#/beds' }, '< All beds')),
@@ -39,23 +43,34 @@ export function createDetail(container, bedId, { onUnauthorized }) {
     el('section', { class: 'panel' }, el('h2', {}, 'Alerts: pause / resume'), pauseInfo,
       el('form', { class: 'pause-form', onsubmit: (e) => {
         e.preventDefault();
-        act(() => api.pause(bedId, reason.value.trim(), Number(minutes.value) || null), 'Alerts paused');
+        act('pause', { reason: reason.value.trim(), minutes: Number(minutes.value) || null }, 'Alerts paused');
       } },
       el('label', { for: 'pause-reason' }, 'Reason'), reason,
       el('label', { for: 'pause-minutes' }, 'Minutes'), minutes,
-      el('button', { type: 'submit', class: 'btn btn-warn' }, 'Pause alerts'), resumeButton), message),
+      el('button', { type: 'submit', class: 'btn btn-warn' }, 'Pause alerts'), resumeButton), message, pendingNote),
     el('section', { class: 'panel' }, el('h2', {}, 'Alert history'), history));
 
-  async function act(call, done) {
-    message.textContent = '';
+  async function act(kind, args, done) {
+    message.textContent = 'Saving...';
+    const label = kind === 'pause' ? `Pause alerts on bed ${bedId} (${args.reason})` : `Resume alerts on bed ${bedId}`;
     try {
-      const state = await call();
+      const outcome = await pending.submit(kind, bedId, args, label);
+      message.textContent = '';
+      if (!outcome.saved) return; // kept for retry: pendingNote says so
+      const state = outcome.result;
       message.textContent = `${done}${state.paused_until ? ` until ${clock(state.paused_until)}` : ''}.`;
       if (bed) { bed.alerts_paused_until = state.paused_until; render(); }
     } catch (error) {
-      message.textContent = `Failed: ${error.message}`;
+      message.textContent = `Not saved: ${error.message}`;
     }
   }
+
+  function showPending() {
+    const action = pending.find(['pause', 'resume'], bedId);
+    fill(pendingNote, action ? [`${action.label}: `, pending.badge(action)] : null);
+  }
+  const unsubscribe = pending.subscribe((action) => { if (action.target === bedId && action.kind !== 'ack') showPending(); });
+  showPending();
 
   async function loadHistory() {
     try {
@@ -140,6 +155,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
     setConnection(status) { connection = status; render(); },
     onAlertEvent(event) { if (event.event && event.event.bed_id === bedId) loadHistory(); },
     destroy() {
+      unsubscribe();
       frames.stop();
       clearInterval(trendTimer);
       if (imageUrl) URL.revokeObjectURL(imageUrl);

@@ -1,4 +1,5 @@
-// Words, colours and numbers shown to nurses: bands per clinical scale, states, priorities, times.
+// Words, colours and numbers shown to nurses: bands per clinical scale, bed states (stale = analysis stalled),
+// alert kinds, the service's technical conditions, priorities, times.
 
 export const STATE_LABEL = {
   ok: 'OK', no_face: 'NO FACE', no_signal: 'NO SIGNAL', model_error: 'MODEL ERROR', starting: 'STARTING',
@@ -36,6 +37,10 @@ export function band(scale, score) {
 export const PRIORITY_LABEL = { high: 'HIGH', medium: 'MEDIUM', low: 'LOW' };
 export const KIND_LABEL = {
   pain_episode: 'Pain episode', no_signal: 'No signal', no_face: 'No face', model_error: 'Model error',
+  stale: 'Stale (analysis stalled)',
+};
+export const CONDITION_LABEL = {
+  store_unavailable: 'Store unavailable', component_down: 'Component down', analysis_stalled: 'Analysis stalled',
 };
 export const VERDICT_LABEL = { pain_confirmed: 'Pain confirmed', not_pain: 'Not pain', unsure: 'Unsure' };
 
