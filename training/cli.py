@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from service.audit_cli import audit_app
 from service.cli import models_app
 from service.errors import UserError
 from service.logging_setup import configure_logging
@@ -30,6 +31,7 @@ _app.command("train")(train_command)
 _app.add_typer(model_app, name="model")
 _app.command("export")(export_command)
 _app.command("serve")(serve_command)
+_app.add_typer(audit_app, name="audit")
 
 
 @_app.callback()
@@ -40,7 +42,7 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
 def app() -> None:
     """Console-script entry: user errors become one clear message and exit code 2."""
     try:
-        _app(standalone_mode=False)
+        code = _app(standalone_mode=False)  # without standalone mode click returns typer.Exit's code
     except UserError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         sys.exit(exc.exit_code)
@@ -56,3 +58,5 @@ def app() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -15,6 +15,7 @@ from service.alerts.center import AlertCenter
 from service.alerts.snapshots import SnapshotRecorder
 from service.api.middleware import BodySizeLimit
 from service.api.routes import alerts as alerts_routes
+from service.api.routes import audit as audit_routes
 from service.api.routes import auth as auth_routes
 from service.api.routes import beds as beds_routes
 from service.api.routes import docs, health, model, streams, users
@@ -76,6 +77,7 @@ def create_app(
     routers = (health.router, auth_routes.router, users.router, beds_routes.router, alerts_routes.router)
     for router in (*routers, model.router, streams.router, metrics_routes.router, docs.router):
         app.include_router(router)
+    app.include_router(audit_routes.router)
     app.include_router(snapshots_routes.router)  # review snapshots: infant faces, protected like all
     install_dashboard(app)
     return app

@@ -90,6 +90,8 @@ class UserRow(Base):
 
 
 class AuditRow(Base):
+    """Append-only and hash-chained (service/store/audit.py): rows are added, sealed once, never changed."""
+
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_ts", "ts"),)
 
@@ -98,6 +100,8 @@ class AuditRow(Base):
     who: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SnapshotRow(Base):

@@ -11,6 +11,9 @@ Every write, shed, retry, failure and dead letter is counted per kind (`outcomes
 
 Nurses' actions (acknowledge, pause, resume, user changes) do not come through here: they are committed in the
 request before the API answers (see `Store.acknowledge`, `Store.record_action`).
+
+This thread is also the audit trail's one sealer: about once a second it hash-chains the audit rows added since
+(service/store/audit.py), whoever added them.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from service.alerts.models import AlertEventMessage
 from service.metrics import ServiceMetrics
+from service.store.audit import AuditSealer
 from service.store.database import Store
 from service.store.models import ScoreTrendRow, SnapshotRow
 from service.supervision import HEALTHY, Health
@@ -40,6 +44,7 @@ logger = logging.getLogger(__name__)
 _BATCH: Final = 500
 _CLINICAL_LIMIT: Final = 100_000
 """Clinical records held in memory while the database is away; beyond it they go to the dead-letter file."""
+_SEAL_EVERY_S: Final = 1.0
 _PING_IDLE_S: Final = 5.0
 """An idle writer checks the database this often, so `available` is current even when nothing is written."""
 DEAD_LETTER_FILE: Final = "store-dead-letter.jsonl"
@@ -110,6 +115,8 @@ class StoreWriter:
         self._next_seq = 0
         self._stop_deadline: float | None = None
         self._thread: threading.Thread | None = None
+        self._sealer = AuditSealer(store)
+        self._last_seal = 0.0
         self._store_failures = 0
         self._store_retry_at = 0.0
         self._last_contact = time.monotonic()
@@ -206,6 +213,8 @@ class StoreWriter:
                 self._write(batch)
             elif time.monotonic() - self._last_contact >= _PING_IDLE_S:
                 self._ping()
+            if time.monotonic() - self._last_seal >= _SEAL_EVERY_S or self._stopping():
+                self._seal_audit()
             if self._finished():
                 return
 
@@ -300,6 +309,15 @@ class StoreWriter:
             target.appendleft(pending)
         while len(self._trend) > self._trend_limit:
             self._resolve(self._trend.pop(), "shed")
+
+    def _seal_audit(self) -> None:
+        self._last_seal = time.monotonic()
+        if not self.available:
+            return
+        try:
+            self._sealer.seal()
+        except Exception:  # sealing waits for the next round; the rows are already stored
+            logger.warning("audit rows could not be sealed this round", exc_info=True)
 
     def _ping(self) -> bool:
         try:

@@ -8,22 +8,24 @@ read (never created or upgraded); the output folder appears complete or not at a
 
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.alerts.models import Verdict
 from service.errors import UserError
 from service.files import write_csv_atomic
-from service.store.database import DB_FILE_NAME, create_db_engine
+from service.store.database import Store, create_db_engine
+from service.store.location import StoreLocation, locate_store
 from service.store.models import AlertRow, SnapshotRow
 from training.data.crops import DATASET_CSV, CropNamer, build_output_dir, write_dataset_info
 from training.data.schema import DATASET_COLUMNS
@@ -54,34 +56,6 @@ class FeedbackSummary:
             f"{self.labels['nonpain']} nonpain) from {self.reviewed} reviewed snapshots; {self.unsure} unsure "
             f"excluded, {self.not_selected} other verdicts not selected, {self.missing_files} with missing files"
         )
-
-
-@dataclass(frozen=True)
-class StoreLocation:
-    url: str
-    data_dir: Path
-    """Where the snapshot files live (their paths are stored relative to it)."""
-
-
-def locate_store(store: str, data_dir: Path | None = None) -> StoreLocation:
-    """A service data folder (with painwatch.db) or a database URL; the data folder of a URL is `data_dir`, or
-    for a SQLite URL the database file's folder."""
-    if "://" not in store:
-        folder = Path(store).expanduser()
-        if not (folder / DB_FILE_NAME).is_file():
-            raise UserError(f"--store {store}: no such store (expected a service data folder with {DB_FILE_NAME})")
-        return StoreLocation(f"sqlite:///{folder / DB_FILE_NAME}", data_dir or folder)
-    try:
-        url = make_url(store)
-    except Exception as exc:
-        raise UserError(f"--store: not a database URL ({exc})") from exc
-    if url.get_backend_name() == "sqlite":
-        if not url.database or not Path(url.database).is_file():
-            raise UserError(f"--store {store}: no such store (the SQLite file does not exist)")
-        return StoreLocation(store, data_dir or Path(url.database).parent)
-    if data_dir is None:
-        raise UserError("--store is a server URL: pass --data-dir, the service data folder holding snapshots/")
-    return StoreLocation(store, data_dir)
 
 
 def parse_since(text: str | None) -> float | None:
@@ -150,13 +124,16 @@ def export_feedback(
     engine = _open_engine(location)
     try:
         reviewed = _reviewed(engine, since_ts)
+        summary = FeedbackSummary(Path(out_dir), reviewed=len(reviewed))
+        selected = _select(reviewed, wanted, location.data_dir, summary)
+        if not selected:
+            raise UserError(f"{store}: no reviewed snapshots to export ({summary.line().split('; ', 1)[1]}); "
+                            "nothing was written")  # fmt: skip
+        # infant faces leave the service: recorded in its audit trail before anything is written
+        _audit_export(engine, {"out_dir": str(Path(out_dir).resolve()), "crops": len(selected), "since": since,
+                               "verdicts": list(wanted)})  # fmt: skip
     finally:
         engine.dispose()
-    summary = FeedbackSummary(Path(out_dir), reviewed=len(reviewed))
-    selected = _select(reviewed, wanted, location.data_dir, summary)
-    if not selected:
-        raise UserError(f"{store}: no reviewed snapshots to export ({summary.line().split('; ', 1)[1]}); "
-                        "nothing was written")  # fmt: skip
     namer = CropNamer()
     rows: list[dict[str, Any]] = []
     with build_output_dir(Path(out_dir), force) as tmp:
@@ -170,6 +147,17 @@ def export_feedback(
              "since": since, "crops": len(rows), "unsure_excluded": summary.unsure},
         )  # fmt: skip
     return summary
+
+
+def _audit_export(engine: Engine, details: dict[str, Any]) -> None:
+    who = f"os:{getpass.getuser()}"  # a command-line user, not a service account
+    try:
+        with Session(engine) as session, session.begin():
+            Store(engine).audit(session, who, "feedback.export", details, time.time())
+    except SQLAlchemyError as exc:
+        raise UserError(
+            f"the export could not be recorded in the store's audit trail ({exc}); nothing was written"
+        ) from exc
 
 
 def _select(

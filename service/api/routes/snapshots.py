@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 
 from service.alerts.snapshots import DISABLED_REASON, load_snapshot, read_trace, snapshot_file, snapshot_metadata
-from service.api.deps import RequireRole
+from service.api.deps import NurseUser, RequireRole
 from service.api.state import ServiceState, get_state
 from service.auth import Role
 from service.store.models import SnapshotRow
@@ -24,12 +24,14 @@ router = APIRouter(prefix="/api/alerts", tags=["snapshots"], dependencies=[Requi
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _row(state: ServiceState, alert_id: str) -> SnapshotRow:
+def _row(state: ServiceState, alert_id: str, viewer: str, part: str) -> SnapshotRow:
+    """The snapshot row; every look at an infant's face is audited (who, which episode, which part)."""
     if not state.settings.snapshots.enabled:
         raise HTTPException(status_code=404, detail=DISABLED_REASON)
     row = load_snapshot(state.alert_center().store, alert_id)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no review snapshot for alert {alert_id!r}")
+    state.access.audit(viewer, "snapshot.view", {"alert_id": alert_id, "part": part})
     return row
 
 
@@ -41,8 +43,8 @@ def _image(state: ServiceState, alert_id: str, relative: str) -> FileResponse:
 
 
 @router.get("/{alert_id}/snapshot", summary="The episode's review snapshot: peak metadata and score trace")
-def get_snapshot(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
-    row = _row(state, alert_id)
+def get_snapshot(alert_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser) -> dict[str, Any]:
+    row = _row(state, alert_id, user.name, "metadata")
     base = f"/api/alerts/{alert_id}/snapshot"
     return {
         "snapshot": snapshot_metadata(row),
@@ -53,10 +55,14 @@ def get_snapshot(alert_id: str, state: Annotated[ServiceState, Depends(get_state
 
 
 @router.get("/{alert_id}/snapshot/crop.jpg", summary="The face crop at the episode's peak (224x224 JPEG)")
-def get_snapshot_crop(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> FileResponse:
-    return _image(state, alert_id, _row(state, alert_id).crop_path)
+def get_snapshot_crop(
+    alert_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
+) -> FileResponse:
+    return _image(state, alert_id, _row(state, alert_id, user.name, "crop").crop_path)
 
 
 @router.get("/{alert_id}/snapshot/gradcam.jpg", summary="The pain-class Grad-CAM over the crop (JPEG)")
-def get_snapshot_gradcam(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> FileResponse:
-    return _image(state, alert_id, _row(state, alert_id).gradcam_path)
+def get_snapshot_gradcam(
+    alert_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
+) -> FileResponse:
+    return _image(state, alert_id, _row(state, alert_id, user.name, "gradcam").gradcam_path)

@@ -73,6 +73,8 @@ async def bed_stream(
     if bed is None:
         await websocket.close(CLOSE_UNKNOWN_BED, f"unknown bed {bed_id!r}")
         return
+    assert caller.user is not None
+    state.access.audit(caller.user.name, "stream.subscribe", {"bed_id": bed_id})  # live faces: who watched which bed
     subscription = bed.broadcaster.subscribe()
     try:
         await _pump(websocket, caller, subscription, state.settings.stream.send_timeout_s, f"bed {bed_id}")

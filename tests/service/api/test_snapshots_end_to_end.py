@@ -123,6 +123,9 @@ def test_snapshot_through_kill_restart_close_review_and_export(
     gradcam = decode(httpx.get(f"{base}{final['gradcam_url']}", headers=headers))
     assert crop.shape == gradcam.shape == (224, 224, 3) and float(np.abs(crop.astype(int) - gradcam).mean()) > 5
     assert httpx.get(f"{base}/api/alerts/nope/snapshot", headers=headers).status_code == 404
+    views = httpx.get(f"{base}/api/audit", params={"action": "snapshot.view"}, headers=headers).json()
+    parts = {(e["who"], e["details"]["alert_id"], e["details"]["part"]) for e in views}
+    assert {("admin", alert_id, part) for part in ("metadata", "crop", "gradcam")} <= parts  # every look at a face
 
     ack = httpx.post(f"{base}/api/alerts/{alert_id}/ack", headers=headers,
                      json={"verdict": "pain_confirmed", "note": "grimace"})  # fmt: skip

@@ -23,6 +23,7 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/users"): Role.ADMIN,
     ("PATCH", "/api/users/{name}"): Role.ADMIN,
     ("DELETE", "/api/users/{name}"): Role.ADMIN,
+    ("GET", "/api/audit"): Role.ADMIN,
     ("GET", "/api/beds"): Role.NURSE,
     ("GET", "/api/beds/{bed_id}"): Role.NURSE,
     ("GET", "/api/beds/{bed_id}/trend"): Role.NURSE,

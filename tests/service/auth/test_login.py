@@ -108,6 +108,8 @@ def test_websocket_by_cookie_and_cross_site_origin_refused(auth_service) -> None
 def test_a_bed_stream_closes_when_its_session_is_logged_out(auth_service) -> None:
     nurse = auth_service.headers(Role.NURSE)
     with auth_service.client.websocket_connect("/ws/beds/b1", headers=nurse) as ws:
+        subscriptions = [(w, d) for w, a, d in audit_log(auth_service) if a == "stream.subscribe"]
+        assert subscriptions[-1] == ("test-nurse", {"bed_id": "b1"})  # who watched which bed's live faces
         assert fresh_client(auth_service).post("/api/auth/logout", headers=nurse).status_code == 204
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()  # the bed is idle here: the next thing on this socket is the close
@@ -184,3 +186,23 @@ def test_ack_pause_resume_and_reload_are_audited_as_the_logged_in_user(auth_serv
     ]
     assert entries[0][2] == {"alert_id": alert.id, "verdict": "unsure"}
     assert [d["outcome"] for _, _, d in entries[3:]] == ["refused", "ok"]
+
+
+def test_admins_read_the_audit_trail_with_filters_and_nobody_else(auth_service) -> None:
+    client = fresh_client(auth_service, ip="10.0.0.90")
+    assert client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code == 200
+    admin = auth_service.headers(Role.ADMIN)
+    deadline = time.monotonic() + 10
+    while True:  # the store writer seals new rows about once a second
+        logins = client.get("/api/audit", params={"who": "admin", "action": "auth.login"}, headers=admin).json()
+        if logins and logins[0]["hash"] is not None:
+            break
+        assert time.monotonic() < deadline, logins
+        time.sleep(0.2)
+    assert all(e["who"] == "admin" and e["action"].startswith("auth.login") for e in logins)
+    assert logins[0]["details"]["client"] == "10.0.0.90" and len(logins[0]["hash"]) == 64
+    ids = [e["id"] for e in logins]
+    assert ids == sorted(ids, reverse=True)
+    newest = logins[0]["ts"]
+    assert client.get("/api/audit", params={"since": newest + 1}, headers=admin).json() == []
+    assert client.get("/api/audit", headers=auth_service.headers(Role.ENGINEER)).status_code == 403
