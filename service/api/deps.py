@@ -8,6 +8,7 @@ the token it presented, so its stream can end when the session does.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -71,9 +72,29 @@ AdminUser = Annotated[AuthUser, RequireRole(Role.ADMIN)]
 
 
 def metrics_reader(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser | None:
-    """Nobody needs to log in for /metrics when `auth.public_metrics` (Prometheus); else any user."""
-    state: ServiceState = get_state(request)
-    return None if state.settings.auth.public_metrics else current_user(request, token)
+    """/metrics names beds and models: Prometheus presents `auth.metrics_token` as its bearer token; people log in
+    with the engineer role or above. Anonymous callers get 401."""
+    expected = get_state(request).settings.auth.metrics_token
+    if expected is not None and token is not None and hmac.compare_digest(token, expected.get_secret_value()):
+        return None
+    user = current_user(request, token)
+    if not user.role.allows(Role.ENGINEER):
+        raise HTTPException(status_code=403, detail=f"requires the engineer role (you are {user.role.value})")
+    return user
+
+
+def optional_user(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser | None:
+    """The logged-in user, or None (anonymous, or the session cannot be checked now): for routes that answer
+    everyone but tell logged-in users more."""
+    if token is None:
+        return None
+    try:
+        return access_control(request).authenticate(token)
+    except Exception:  # e.g. the store is down: answer as to an anonymous caller
+        return None
+
+
+OptionalUser = Annotated[AuthUser | None, Depends(optional_user)]
 
 
 @dataclass(frozen=True)

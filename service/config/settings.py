@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from limits import parse as parse_rate
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.aggregation import AggregationParams, Scale
@@ -178,8 +178,11 @@ class AuthConfig(_Strict):
         "dashboard streams all night and so stays logged in (up to session_hours); 120: a station whose dashboard "
         "was closed, or a token that was left behind, stops working after two quiet hours.",
     )
-    public_metrics: bool = Field(
-        default=True, description="/metrics without login, so Prometheus can scrape it (false: any logged-in user)."
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Prometheus presents to scrape /metrics (set it through the environment: "
+        "PAINWATCH_AUTH__METRICS_TOKEN). Without it only logged-in engineers and admins read /metrics: its labels "
+        "name beds and models.",
     )
     login_max_failures: int = Field(
         default=5,

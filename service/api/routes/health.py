@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from service.api.deps import OptionalUser
 from service.api.state import ServiceState, get_state
 
 router = APIRouter(tags=["health"])
@@ -19,19 +20,23 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Ready to watch every bed: 503 with the reasons when the store is unreachable, the engine or any "
-    "bed's worker is down or stalled, or a source is not open",
+    summary="Ready to watch every bed: 503 when the store is unreachable, the engine or any bed's worker is down or "
+    "stalled, or a source is not open. Logged-in callers also get the reasons and the model; anonymous ones "
+    "(orchestrator probes) only the status",
 )
-def readyz(state: Annotated[ServiceState, Depends(get_state)]) -> JSONResponse:
+def readyz(state: Annotated[ServiceState, Depends(get_state)], user: OptionalUser) -> JSONResponse:
     problems = [f"{c.name}: {c.component}: {c.reason}" for c in state.conditions()]
     if not state.engine.running:
         problems.append("inference engine not running")
     for bed in state.beds.values():
         if not bed.source_open:
             problems.append(f"bed {bed.bed_id}: source not open ({bed.capture.state_reason or bed.capture.state})")
+    status = 200 if not problems else 503
+    if user is None:  # bed ids, paths and model names are not for anonymous callers
+        return JSONResponse({"ready": not problems}, status_code=status)
     body = {
         "ready": not problems,
         "model": f"{state.engine.card.name}/{state.engine.card.version}",
         "problems": problems,
     }
-    return JSONResponse(body, status_code=200 if not problems else 503)
+    return JSONResponse(body, status_code=status)

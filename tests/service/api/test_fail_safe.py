@@ -82,7 +82,7 @@ def test_a_model_answering_nan_on_faces_gives_model_error_and_a_technical_alert(
 
     (alert,) = wait_for("a model_error technical alert", model_error_alert)
     assert alert["priority"] == "low" and "model output invalid: probabilities are not finite" in alert["reason"]
-    metrics = httpx.get(f"{base}/metrics").text
+    metrics = httpx.get(f"{base}/metrics", headers=admin).text
     invalid = [line for line in metrics.splitlines() if line.startswith("painwatch_model_output_invalid_total")]
     assert invalid and float(invalid[0].split()[-1]) >= 1
 
@@ -118,7 +118,7 @@ def test_postgres_down_during_an_ack_answers_503_and_the_ack_survives_once_it_is
     assert refused.json()["detail"].startswith("store unavailable: ") and "not saved" in refused.json()["detail"]
 
     def not_ready_for_the_store() -> dict | None:
-        response = httpx.get(f"{base}/readyz", timeout=30)
+        response = httpx.get(f"{base}/readyz", headers=nurse, timeout=30)  # the reasons are for logged-in users
         body = response.json()
         return body if response.status_code == 503 and any("store_unavailable" in p for p in body["problems"]) else None
 
@@ -196,7 +196,7 @@ def faulty_service(model_dir: Path, tmp_path: Path) -> Iterator[tuple[Service, s
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     wait_for("uvicorn", lambda: server.started)
-    token = service.access.sessions.issue(add_user(service, "nurse", Role.NURSE))
+    token = service.access.sessions.issue(add_user(service, "engineer", Role.ENGINEER))  # /metrics: engineers
     yield service, f"http://127.0.0.1:{sock.getsockname()[1]}", {"Authorization": f"Bearer {token}"}, faults
     faults["crash"].clear()
     faults["hang"].clear()

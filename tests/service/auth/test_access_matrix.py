@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.routing import APIWebSocketRoute, iter_route_contexts
+from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
 
 from service.auth import Role
@@ -15,7 +16,7 @@ PUBLIC = None
 POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
-    ("GET", "/metrics"): PUBLIC,  # auth.public_metrics defaults to true (Prometheus scrapes without a login)
+    ("GET", "/metrics"): Role.ENGINEER,  # or Prometheus with auth.metrics_token (test below)
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): Role.NURSE,
     ("GET", "/api/auth/me"): Role.NURSE,
@@ -119,9 +120,18 @@ def test_authorization_matrix(auth_service, caller: Role | None) -> None:
     assert got == want
 
 
-def test_metrics_need_a_login_when_not_public(auth_service, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = auth_service.service.settings
-    monkeypatch.setattr(settings.auth, "public_metrics", False)
-    assert auth_service.client.get("/metrics").status_code == 401
-    ok = auth_service.client.get("/metrics", headers=auth_service.headers(Role.NURSE))
-    assert ok.status_code == 200 and "painwatch_inference_queue_depth" in ok.text
+def test_metrics_for_prometheus_by_token_and_engineers_and_readyz_details_only_for_users(
+    auth_service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = auth_service.client
+    monkeypatch.setattr(auth_service.service.settings.auth, "metrics_token", SecretStr("scrape-secret-1"))
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers=auth_service.headers(Role.NURSE)).status_code == 403
+    for headers in ({"Authorization": "Bearer scrape-secret-1"}, auth_service.headers(Role.ENGINEER)):
+        ok = client.get("/metrics", headers=headers)
+        assert ok.status_code == 200 and "painwatch_inference_queue_depth" in ok.text
+    anonymous = client.get("/readyz")
+    assert set(anonymous.json()) == {"ready"}  # no bed ids, paths or model names
+    detailed = client.get("/readyz", headers=auth_service.headers(Role.NURSE)).json()
+    assert set(detailed) == {"ready", "model", "problems"} and detailed["ready"] is (anonymous.status_code == 200)
