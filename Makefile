@@ -44,16 +44,22 @@ demo-model: models
 		$(CURDIR)/exported_models/demo-synthetic/1/training_report/
 
 # Browser test: Debian's chromium (apt-get, as root) driven by the Python playwright package, which never
-# downloads a browser here (no `playwright install`). Without root/apt the browser test skips and says why.
+# downloads a browser here (no `playwright install`). Without root/apt the browser test skips and says why;
+# with CI=true a browser that cannot be installed is an error here (and the test would fail, not skip).
 browser: install
 	@if [ ! -x /usr/bin/chromium ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			{ apt-get install -y -q chromium || { apt-get update -q && apt-get install -y -q chromium; }; } \
-				|| echo "chromium not installable: the browser test will skip"; \
-		else echo "chromium missing and apt-get unavailable (not root?): the browser test will skip"; fi; \
+				|| $(call browser_missing,chromium not installable); \
+		else $(call browser_missing,chromium missing and apt-get unavailable (not root?)); fi; \
 	fi
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet playwright \
-		|| echo "playwright not installable: the browser test will skip"
+		|| $(call browser_missing,playwright not installable)
+
+# $(call browser_missing,WHY): an error (exit 1) under CI=true, else a notice that the browser test will skip.
+browser_missing = if [ "$${CI:-}" = true ]; then \
+		echo "ERROR: CI=true and $(1): the browser test cannot run" >&2; exit 1; \
+	else echo "$(1): the browser test will skip"; fi
 
 lint: install
 	$(BIN)/ruff check service training tests bench
