@@ -63,7 +63,17 @@ class BedConfig(_Strict):
     )
 
 
+def installed_models_root() -> Path:
+    """The exported_models folder of this installation (beside the `service` package)."""
+    return Path(__file__).resolve().parents[2] / "exported_models"
+
+
 class ModelConfig(_Strict):
+    root: Path = Field(
+        default_factory=installed_models_root,
+        description="Folder of exported models (<root>/<name>/<version>/). `POST /api/model/reload` loads only from "
+        "here, by name and version, never an arbitrary path. Default: this installation's exported_models.",
+    )
     path: Path = Field(
         default=DEFAULT_MODEL,
         description="Exported model folder (model.onnx + model_card.json) or .onnx file; relative to the "

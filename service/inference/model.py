@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from service.errors import UserError
+from service.inference.provenance import file_sha256, provenance_problem
 from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, ModelCard, parse_card
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,11 @@ class LoadedModel:
     """Side of the Grad-CAM maps (14 at 224 px)."""
     warmup_ms: float
     loaded_at: float
+    sha256: str
+    """Of model.onnx (the audit log records it at every reload)."""
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, maps = self.session.run([PROBS, GRADCAM], {INPUT_NAME: images})
-        return np.asarray(probs), np.asarray(maps)
+        return _run(self.session, images)
 
 
 def default_providers() -> list[str]:
@@ -89,11 +91,19 @@ def load_model(path: Path, providers: list[str] | None = None) -> LoadedModel:
     grid = check_contract(session, model_file)
     card = read_card(session, model_file)
     warmup_ms = warm_up(session, model_file)
+    problem = provenance_problem(model_file, lambda images: _run(session, images))
+    if problem is not None:
+        raise ModelLoadError(f"{model_file}: {problem}")
     used = list(session.get_providers())
     logger.info(
         "model %s/%s loaded from %s on %s (warm-up %.0f ms)", card.name, card.version, model_file, used, warmup_ms
     )
-    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time())
+    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time(), file_sha256(model_file))
+
+
+def _run(session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs, maps = session.run([PROBS, GRADCAM], {INPUT_NAME: images})
+    return np.asarray(probs), np.asarray(maps)
 
 
 def check_contract(session: ort.InferenceSession, source: Path) -> int:

@@ -35,6 +35,33 @@ def summary(
         typer.echo(line)
 
 
+@model_app.command("seal")
+def seal(
+    folder: Annotated[Path, typer.Argument(help="An exported model folder (model.onnx + model_card.json).")],
+    check_dataset: Annotated[
+        Path | None, typer.Option(help="dataset.csv whose crops form the reference set (default: astronaut crops).")
+    ] = None,
+) -> None:
+    """Write model.sha256 and reference.npz for an existing export (`painwatch export` writes them itself); the
+    service then refuses the folder if its file changes or its outputs drift."""
+    import onnxruntime as ort
+
+    from service.inference.provenance import write_provenance
+    from service.model_card import MODEL_FILE
+    from training.model.check_crops import check_images
+
+    model_file = folder / MODEL_FILE
+    if not model_file.is_file():
+        raise UserError(f"{folder}: no {MODEL_FILE} (expected an exported model folder)")
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    images, source = check_images(224, check_dataset)
+
+    from training.model.export import run_session
+
+    sha = write_provenance(folder, model_file, images, lambda batch: run_session(session, batch))
+    typer.echo(f"{folder}: sealed (sha256 {sha}; reference set: {source})")
+
+
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (model.keras + checkpoint.json).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Target folder, e.g. exported_models/NAME/VERSION/.")],

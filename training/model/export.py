@@ -26,6 +26,7 @@ import tf2onnx
 
 from service.errors import UserError
 from service.files import atomic_dir
+from service.inference.provenance import write_provenance
 from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, DatasetSummary, ModelCard, TensorSpec
 from service.vision.crop import CropSpec
 from training.model import architecture
@@ -151,7 +152,7 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
     final = onnx.load_from_string(payload)
     set_metadata(final, METADATA_KEY, card.model_dump_json())
     data = final.SerializeToString()
-    _write(out_dir, data, card, options.overwrite)
+    _write(out_dir, data, card, options.overwrite, images)
     total, _ = architecture.count_params(model)
     seconds = time.perf_counter() - started
     logger.info("wrote %s (%.1f MB) in %.0f s", out_dir / MODEL_FILE, len(data) / 1e6, seconds)
@@ -284,8 +285,9 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None
 
 
-def _write(out_dir: Path, onnx_data: bytes, card: ModelCard, overwrite: bool) -> None:
-    """Build the folder under a temporary name and rename it into place (replacing it with --overwrite)."""
+def _write(out_dir: Path, onnx_data: bytes, card: ModelCard, overwrite: bool, reference_images: np.ndarray) -> None:
+    """Build the folder under a temporary name and rename it into place (replacing it with --overwrite), with the
+    file's sha256 and the check images as its reference set (the service re-runs them before serving it)."""
     old: Path | None = None
     if out_dir.exists() and overwrite:
         old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
@@ -295,6 +297,8 @@ def _write(out_dir: Path, onnx_data: bytes, card: ModelCard, overwrite: bool) ->
         (tmp / MODEL_FILE).write_bytes(onnx_data)
         (tmp / CARD_FILE).write_text(card.to_json(), encoding="utf-8")
         json.loads((tmp / CARD_FILE).read_text(encoding="utf-8"))  # the card must round-trip
+        session = ort.InferenceSession(onnx_data, providers=["CPUExecutionProvider"])
+        write_provenance(tmp, tmp / MODEL_FILE, reference_images, lambda images: run_session(session, images))
     if old is not None:
         out_dir.rename(old)
         out_dir.with_name(out_dir.name + ".new").rename(out_dir)

@@ -14,16 +14,29 @@ from service.api.deps import EngineerUser, RequireRole, access_control
 from service.api.state import ServiceState, get_state
 from service.auth import AccessControl, Role
 from service.inference import ModelLoadError
+from service.model_card import MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/model", tags=["model"], dependencies=[RequireRole(Role.NURSE)])
 
 
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
+
+
 class ReloadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    path: Path = Field(description="Exported model folder (model.onnx + model_card.json) or .onnx file on the server.")
+    name: str = Field(pattern=_NAME, description="Exported model name: a folder under the configured model.root.")
+    version: str = Field(pattern=_NAME, description="Its version folder (model.onnx + model_card.json).")
+
+
+def resolve_under_root(root: Path, name: str, version: str) -> Path:
+    """root/name/version, only when it is a model folder inside root (no way out through links or '..')."""
+    folder = (root / name / version).resolve()
+    if not folder.is_relative_to(root.resolve()) or not (folder / MODEL_FILE).is_file():
+        raise HTTPException(status_code=404, detail=f"no exported model {name}/{version} under the models root")
+    return folder
 
 
 def model_report(state: ServiceState) -> dict[str, Any]:
@@ -33,6 +46,7 @@ def model_report(state: ServiceState) -> dict[str, Any]:
         "providers": active.providers,
         "loaded_at": active.loaded_at,
         "warmup_ms": active.warmup_ms,
+        "sha256": active.sha256,
         "card": active.card.model_dump(mode="json"),
     }
 
@@ -44,7 +58,8 @@ def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, A
 
 @router.post(
     "/reload",
-    summary="Load, check and warm up a model, then swap it in; a bad file is refused (422) and the old model stays",
+    summary="Load a model from the models root by name and version, check it (contract, sha256, reference set, "
+    "not degenerate) and warm it up, then swap it in; a bad one is refused (422) and the old model stays",
 )
 async def reload_model(
     request: ReloadRequest,
@@ -52,17 +67,22 @@ async def reload_model(
     user: EngineerUser,
     access: Annotated[AccessControl, Depends(access_control)],
 ) -> dict[str, Any]:
+    asked = {"name": request.name, "version": request.version}
     try:
+        folder = resolve_under_root(state.settings.model.root, request.name, request.version)
         # Loading takes seconds: off the event loop, so streams keep flowing meanwhile.
-        await asyncio.to_thread(state.engine.reload, request.path)
-    except ModelLoadError as exc:
+        await asyncio.to_thread(state.engine.reload, folder)
+    except (HTTPException, ModelLoadError) as exc:
         state.metrics.model_reloads.labels("refused").inc()
-        access.audit(user.name, "model.reload", {"path": str(request.path), "outcome": "refused"})
+        access.audit(user.name, "model.reload", {**asked, "outcome": "refused", "reason": str(exc)[:300]})
         logger.warning("model reload refused: %s", exc)
-        raise HTTPException(status_code=422, detail=f"model refused, the previous model keeps serving: {exc}") from exc
+        if isinstance(exc, HTTPException):
+            raise
+        reason = str(exc).replace(str(folder), f"{request.name}/{request.version}")  # no server paths in answers
+        raise HTTPException(
+            status_code=422, detail=f"model refused, the previous model keeps serving: {reason}"
+        ) from exc
     state.metrics.model_reloads.labels("ok").inc()
-    card = state.engine.card
-    access.audit(
-        user.name, "model.reload", {"path": str(request.path), "outcome": "ok", "model": f"{card.name}/{card.version}"}
-    )
+    active = state.engine.model
+    access.audit(user.name, "model.reload", {**asked, "outcome": "ok", "sha256": active.sha256})
     return model_report(state)

@@ -58,7 +58,12 @@ def running(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 {"id": "face", "scale": "DAN", "source": {"type": "video", "path": str(video)}, "analysis_rate_hz": 5},
                 {"id": "broken", "scale": "FLACC", "source": {"type": "video", "path": str(garbage)}},
             ],
-            "model": {"path": str(model_dir), "providers": ["CPUExecutionProvider"], "max_wait_ms": 5},
+            "model": {
+                "path": str(model_dir),
+                "providers": ["CPUExecutionProvider"],
+                "max_wait_ms": 5,
+                "root": str(tmp / "models"),
+            },
             "stream": {"heatmap_hz": 2, "client_queue": 2, "send_timeout_s": 3},
             "server": {"port": 0, "client_send_buffer_bytes": 16384},
             "data_dir": str(tmp / "data"),
@@ -183,24 +188,32 @@ def test_slow_client_loses_frames_and_capture_keeps_going(running: Running) -> N
 
 def test_model_reload_good_and_corrupt(running: Running) -> None:
     before = running.http.get("/api/model").json()
-    corrupt = running.tmp / "corrupt" / "1"
+    root = running.tmp / "models"
+    corrupt = root / "corrupt" / "1"
     corrupt.mkdir(parents=True)
     (corrupt / "model.onnx").write_bytes(b"\x00corrupt onnx" * 64)
-    refused = running.http.post("/api/model/reload", json={"path": str(corrupt)}, timeout=60)
+    refused = running.http.post("/api/model/reload", json={"name": "corrupt", "version": "1"}, timeout=60)
     assert refused.status_code == 422
-    assert "previous model keeps serving" in refused.json()["detail"] and "cannot load" in refused.json()["detail"]
+    detail = refused.json()["detail"]
+    assert "previous model keeps serving" in detail and "cannot load" in detail and str(root) not in detail
     assert running.http.get("/api/model").json()["path"] == before["path"]
+    # only by name and version under the models root: no paths, no way out
+    outside = running.http.post("/api/model/reload", json={"path": str(Path(before["path"]).parent)})
+    assert outside.status_code == 422
+    assert running.http.post("/api/model/reload", json={"name": "..", "version": "1"}).status_code == 422
+    assert running.http.post("/api/model/reload", json={"name": "absent", "version": "1"}).status_code == 404
 
-    good = running.tmp / "good" / "1"
+    good = root / "good" / "1"
     shutil.copytree(Path(before["path"]).parent, good)
-    swapped = running.http.post("/api/model/reload", json={"path": str(good)}, timeout=120)
+    swapped = running.http.post("/api/model/reload", json={"name": "good", "version": "1"}, timeout=120)
     assert swapped.status_code == 200, swapped.text
-    assert swapped.json()["path"] == str(good / "model.onnx")
+    assert swapped.json()["path"] == str((good / "model.onnx").resolve()) and len(swapped.json()["sha256"]) == 64
     parsed = frames(
         asyncio.run(collect(running, "/ws/beds/face", lambda ms: any(m["state"] == "ok" for m in frames(ms))))
     )
     assert any(m["state"] == "ok" and 0 <= m["pain_probability"] <= 1 for m in parsed)
-    assert 'painwatch_model_reloads_total{outcome="refused"} 1.0' in running.http.get("/metrics").text
+    refused_total = 'painwatch_model_reloads_total{outcome="refused"} 2.0'  # the corrupt and the absent one
+    assert refused_total in running.http.get("/metrics").text
 
 
 def test_rest_summary_and_metrics(running: Running) -> None:

@@ -27,7 +27,7 @@ from service.config.settings import settings_from_dict
 from service.demo_video import write_demo_video
 from service.serve import Service, build_service, make_server
 from service.sources.base import Frame
-from tests.support.models import write_nan_on_bright_model
+from tests.support.models import write_nan_on_faces_model
 from tests.support.postgres import ThrowawayPostgres
 from tests.support.users import add_user
 
@@ -61,7 +61,7 @@ def write_config(tmp: Path, model: Path, port: int, extra: str = "") -> Path:
 def test_a_model_answering_nan_on_faces_gives_model_error_and_a_technical_alert(
     model_dir: Path, tmp_path: Path, port: int, serve
 ) -> None:
-    nan_model = write_nan_on_bright_model(tmp_path / "nan-model" / "1", model_dir)
+    nan_model = write_nan_on_faces_model(tmp_path / "nan-model" / "1", model_dir)
     alerts = "alerts: {model_error_after_s: 1, technical_min_on_s: 0}\n"
     served = serve(write_config(tmp_path, nan_model, port, alerts), port, ADMIN_PASSWORD)
     admin = served.login()

@@ -49,7 +49,7 @@ def auth_service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     settings = settings_from_dict(
         {
             "beds": [{"id": "b1", "scale": "DAN", "source": {"type": "video", "path": str(video)}}],
-            "model": {"path": str(model_dir), "providers": ["CPUExecutionProvider"]},
+            "model": {"path": str(model_dir), "providers": ["CPUExecutionProvider"], "root": str(tmp / "models")},
             "alerts": {"open_after_s": 1},
             "data_dir": str(tmp / "data"),
         }

@@ -96,20 +96,20 @@ def test_submit_after_stop_fails_fast(model_dir: Path) -> None:
 
 
 def test_nan_and_out_of_range_outputs_are_model_errors_never_scores(model_dir: Path, tmp_path: Path) -> None:
-    """A model honouring the contract and passing the grey warm-up, but answering NaN on bright crops."""
-    from tests.support.models import write_nan_on_bright_model
+    """A model honouring the contract and passing the load checks, but answering NaN on face-like crops."""
+    from tests.support.models import write_nan_on_faces_model
 
-    folder = write_nan_on_bright_model(tmp_path / "nan" / "1", model_dir)
+    folder = write_nan_on_faces_model(tmp_path / "nan" / "1", model_dir)
     reasons: list[str] = []
     engine = InferenceEngine(folder, ["CPUExecutionProvider"], on_invalid=reasons.append)
     engine.start()
     try:
-        dark = np.full((224, 224, 3), 90, np.uint8)
-        assert engine.infer(dark, timeout_s=30).pain_probability == pytest.approx(0.5)
-        bright = dark.copy()
-        bright[100, 100] = 255
+        grey = np.full((224, 224, 3), 90, np.uint8)
+        assert engine.infer(grey, timeout_s=30).pain_probability == pytest.approx(0.25 + 0.5 * 90 / 255)
+        skin = grey.copy()
+        skin[..., 0] = 180  # reddish, like a face crop
         with pytest.raises(InvalidModelOutput, match=r"model output invalid: probabilities are not finite"):
-            engine.infer(bright, timeout_s=30)
+            engine.infer(skin, timeout_s=30)
     finally:
         engine.stop()
     assert engine.invalid_outputs == 1 and len(reasons) == 1
@@ -122,3 +122,24 @@ def test_output_checks_name_what_is_wrong() -> None:
     assert output_problem(np.array([1.5, -0.5]), cam) == "probabilities outside [0, 1] ([1.5, -0.5])"
     assert output_problem(np.array([0.3, 0.3]), cam) == "probabilities do not sum to 1 (0.6000)"
     assert output_problem(np.array([0.3, 0.7]), cam * 3) == "Grad-CAM map outside [0, 1] (1.500..1.500)"
+
+
+def test_provenance_refuses_a_changed_file_a_drifting_model_and_a_constant_one(
+    model_dir: Path, model_copy: Path, tmp_path: Path
+) -> None:
+    from service.inference.provenance import SHA_FILE, probe_crops, write_provenance
+    from tests.support.models import write_constant_model
+
+    loaded = load_model(model_copy, ["CPUExecutionProvider"])  # the shipped model is sealed and matches
+    assert len(loaded.sha256) == 64
+    model_file = model_copy / "model.onnx"
+    # a reference set whose expected outputs are off by 0.1: the model "drifted" from what was exported
+    write_provenance(model_copy, model_file, probe_crops(), lambda x: (lambda p, m: (p + 0.1, m))(*loaded.run(x)))
+    with pytest.raises(ModelLoadError, match=r"outputs deviate from its reference set \(reference.npz\): probab"):
+        load_model(model_copy, ["CPUExecutionProvider"])
+    (model_copy / SHA_FILE).write_text("0" * 64 + "  model.onnx\n")
+    with pytest.raises(ModelLoadError, match="model.onnx does not match model.sha256"):
+        load_model(model_copy, ["CPUExecutionProvider"])
+    constant = write_constant_model(tmp_path / "constant" / "1", model_dir)  # passes the grey warm-up
+    with pytest.raises(ModelLoadError, match=r"degenerate: the same pain probability \(0.1000\) for four"):
+        load_model(constant, ["CPUExecutionProvider"])
