@@ -59,3 +59,21 @@ def write_csv_atomic(target: Path, fieldnames: Sequence[str], rows: Iterable[Map
             writer.writerow(row)
             count += 1
     return count
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files and folders created inside are readable by their owner only (umask 077): infant faces, health data."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create `folder` (0700), or tighten an existing one we own to 0700."""
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid == os.geteuid():
+        folder.chmod(0o700)

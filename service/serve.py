@@ -15,12 +15,14 @@ from fastapi import FastAPI
 
 from service.alerts.center import AlertCenter
 from service.alerts.snapshots import SnapshotRecorder, SnapshotWriter, purge_snapshots
+from service.alerts.snapshots.sealing import Keyring
 from service.api import create_app
 from service.auth import AccessControl, UserDirectory
 from service.config import ServiceSettings
 from service.config.loading import demo_video_path
 from service.demo_video import ensure_demo_video
 from service.errors import UserError
+from service.files import make_private_dir
 from service.inference import InferenceEngine, ModelLoadError
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime, CaptureFactory, real_capture
@@ -53,6 +55,7 @@ class Service:
 def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = real_capture) -> Service:
     """Everything checked before anything starts (demo video, detector models, the model contract), and every
     component wired here, once, through constructors: nothing is patched onto another object afterwards."""
+    make_private_dir(settings.data_dir)  # faces, scores and the database: the service's user only (0700)
     prepare_demo_video(settings)
     check_detectors(settings)
     metrics = ServiceMetrics()
@@ -61,7 +64,8 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
     config = settings.store
     retry = RetryPolicy(attempts=config.retry_attempts, max_s=config.retry_backoff_max_s)
     writer = StoreWriter(store, settings.data_dir, trend_queue=config.queue_size, retry=retry, metrics=metrics)
-    snapshot_writer = SnapshotWriter(settings.data_dir, writer, settings.snapshots.jpeg_quality)
+    keyring = Keyring.load(settings.snapshots.key_file)
+    snapshot_writer = SnapshotWriter(settings.data_dir, writer, settings.snapshots.jpeg_quality, keyring)
     recorder = build_recorder(settings, store, snapshot_writer)
     alerts = build_alert_center(settings, store, writer, recorder)
     users = UserDirectory(store)
@@ -134,7 +138,8 @@ def build_alert_center(
 
 
 def purge_expired(settings: ServiceSettings, store: Store, alerts: AlertCenter) -> None:
-    """Retention: trend points and review snapshots past their age (snapshots even when switched off now)."""
+    """Retention, at start and then every store.purge_interval_s: trend points, review snapshots (even when switched
+    off now) and the nurses' free-text notes past their age."""
     wall = alerts.clock().wall
     removed = store.purge_trend(wall - settings.store.trend_retention_hours * 3600.0)
     if removed:
@@ -142,6 +147,9 @@ def purge_expired(settings: ServiceSettings, store: Store, alerts: AlertCenter) 
     removed = purge_snapshots(store, settings.data_dir, wall - settings.snapshots.retention_days * 86400.0)
     if removed:
         logger.info("purged %d review snapshot(s)", removed)
+    removed = store.purge_notes(wall - settings.store.note_retention_days * 86400.0)
+    if removed:
+        logger.info("removed the free-text notes of %d alert(s) past their retention", removed)
 
 
 def build_supervisor(

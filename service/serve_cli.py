@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ def serve_command(
     from service.serve import build_service, run_server
 
     settings = load_settings(config)
+    os.umask(0o077)  # everything the service writes (database, snapshots, dead letters) is its user's only
     service = build_service(settings)
     server = settings.server
     scheme, ws_scheme = ("https", "wss") if server.tls else ("http", "ws")

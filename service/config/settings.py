@@ -236,7 +236,15 @@ class StoreConfig(_Strict):
     trend_retention_hours: float = Field(
         default=72.0, gt=0, description="Score-trend points older than this are purged (alerts are kept)."
     )
-    purge_interval_s: float = Field(default=600.0, gt=0, description="How often old trend points are purged.")
+    purge_interval_s: float = Field(
+        default=600.0, gt=0, description="How often retention runs (trend, snapshots, notes); it also runs at start."
+    )
+    note_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="Nurses' free-text notes on alerts closed longer ago than this are removed (the verdict and the "
+        "alert are kept).",
+    )
     queue_size: int = Field(
         default=10_000,
         ge=10,
@@ -273,6 +281,13 @@ class SnapshotConfig(_Strict):
         default=10.0, gt=0, le=120, description="Frame probabilities kept this long before and after the peak."
     )
     jpeg_quality: int = Field(default=90, ge=10, le=100, description="JPEG quality of the crop and Grad-CAM images.")
+    key_file: Path | None = Field(
+        default=None,
+        description="File of Fernet keys, one per line (`painwatch data snapshot-key FILE` makes one): snapshot "
+        "images are then encrypted at rest with the first key; every key decrypts (rotation: see "
+        "service/alerts/snapshots/sealing.py). The environment variable PAINWATCH_SNAPSHOT_KEYS overrides it. "
+        "Null: images are stored unencrypted (in a 0700 data folder).",
+    )
     group_ids: dict[str, str] = Field(
         default_factory=dict,
         description="Pseudonymous infant group id per bed id (never a name or record number): feedback crops of "

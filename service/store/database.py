@@ -173,6 +173,16 @@ class Store:
     def audit(self, session: Session, who: str, action: str, details: dict[str, Any], ts: float) -> None:
         session.add(AuditRow(ts=ts, who=who, action=action, details=details))
 
+    def purge_notes(self, closed_before: float) -> int:
+        """Remove the free-text notes of alerts closed before `closed_before` (verdicts stay)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(AlertRow)
+                .where(AlertRow.closed_at < closed_before, AlertRow.note.is_not(None))
+                .values(note=None)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
     def purge_trend(self, older_than: float) -> int:
         with self.sessions.begin() as session:
             result = session.execute(delete(ScoreTrendRow).where(ScoreTrendRow.ts < older_than))

@@ -172,12 +172,48 @@ def export_feedback_command(
         Path | None, typer.Option(help="Folder holding snapshots/ when --store is a server URL.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    key_file: Annotated[
+        Path | None, typer.Option(help="The service's snapshot key file, when its images are encrypted at rest.")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="An engineer's or admin's session token; without it, run as the data folder's owner."),
+    ] = None,
 ) -> None:
-    """Reviewed bedside snapshots (nurse verdicts) as a dataset.csv to add to the next training run."""
+    """Reviewed bedside snapshots (nurse verdicts) as a dataset.csv to add to the next training run (audited; the
+    files are private to you: 0600)."""
     from training.data.feedback import export_feedback
 
-    summary = export_feedback(store, output, since, verdicts, data_dir, force)
+    summary = export_feedback(store, output, since, verdicts, data_dir, force, key_file, token)
     typer.echo(summary.line())
+
+
+@data_app.command("snapshot-key")
+def snapshot_key_command(
+    key_file: Annotated[Path, typer.Argument(help="Key file to create (0600); set it as snapshots.key_file.")],
+) -> None:
+    """Make a key file for encrypting review-snapshot images at rest. To rotate keys: put a new key (this command,
+    into another file) as the FIRST line of the service's key file, keep the old lines, restart the service, run
+    `painwatch data rotate-snapshots`, then delete the old lines."""
+    from service.alerts.snapshots.sealing import new_key_file
+
+    new_key_file(key_file)
+    typer.echo(f"{key_file}: new snapshot key written (0600); keep a copy in the hospital's key store")
+
+
+@data_app.command("rotate-snapshots")
+def rotate_snapshots_command(
+    store: Annotated[Path, typer.Option(help="The service's data folder (holding snapshots/).")],
+    key_file: Annotated[Path, typer.Option(help="The key file: its first key encrypts, every key decrypts.")],
+) -> None:
+    """Re-encrypt every stored snapshot image with the key file's first key (plain images get encrypted too)."""
+    from service.alerts.snapshots.sealing import Keyring, rotate_folder
+    from service.alerts.snapshots.storage import snapshot_root
+
+    keyring = Keyring.load(key_file)
+    assert keyring is not None
+    count = rotate_folder(snapshot_root(store), keyring)
+    typer.echo(f"re-encrypted {count} snapshot file(s) under {snapshot_root(store).resolve()}")
 
 
 # --- synthetic cohort (training/data/synth/) ---------------------------------------------------------------

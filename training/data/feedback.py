@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import logging
-import shutil
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,8 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from service.alerts.models import Verdict
+from service.alerts.snapshots.sealing import Keyring, read_snapshot_file
+from service.auth.models import Role
+from service.auth.sessions import SessionStore
+from service.config.settings import AuthConfig
 from service.errors import UserError
-from service.files import write_csv_atomic
+from service.files import private_files, write_csv_atomic
 from service.store.database import Store, create_db_engine
 from service.store.location import StoreLocation, locate_store
 from service.store.models import AlertRow, SnapshotRow
@@ -117,9 +121,13 @@ def export_feedback(
     verdicts: str | None = None,
     data_dir: Path | None = None,
     force: bool = False,
+    key_file: Path | None = None,
+    token: str | None = None,
 ) -> FeedbackSummary:
     """Write OUT_DIR (crops/ + dataset.csv + dataset.json) from the reviewed snapshots of a service store."""
     location = locate_store(store, data_dir)
+    keyring = Keyring.load(key_file)
+    who = authorise_export(location, token)
     wanted, since_ts = parse_verdicts(verdicts), parse_since(since)
     engine = _open_engine(location)
     try:
@@ -130,15 +138,15 @@ def export_feedback(
             raise UserError(f"{store}: no reviewed snapshots to export ({summary.line().split('; ', 1)[1]}); "
                             "nothing was written")  # fmt: skip
         # infant faces leave the service: recorded in its audit trail before anything is written
-        _audit_export(engine, {"out_dir": str(Path(out_dir).resolve()), "crops": len(selected), "since": since,
+        _audit_export(engine, who, {"out_dir": str(Path(out_dir).resolve()), "crops": len(selected), "since": since,
                                "verdicts": list(wanted)})  # fmt: skip
     finally:
         engine.dispose()
     namer = CropNamer()
     rows: list[dict[str, Any]] = []
-    with build_output_dir(Path(out_dir), force) as tmp:
+    with private_files(), build_output_dir(Path(out_dir), force) as tmp:  # faces: 0600 files, 0700 folders
         for snapshot, label, crop in selected:
-            rows.append(_copy_one(snapshot, label, crop, tmp, namer))
+            rows.append(_copy_one(snapshot, label, crop, tmp, namer, keyring))
             summary.labels[label] += 1
         write_csv_atomic(tmp / DATASET_CSV, DATASET_COLUMNS, rows)
         write_dataset_info(
@@ -149,8 +157,30 @@ def export_feedback(
     return summary
 
 
-def _audit_export(engine: Engine, details: dict[str, Any]) -> None:
-    who = f"os:{getpass.getuser()}"  # a command-line user, not a service account
+def authorise_export(location: StoreLocation, token: str | None) -> str:
+    """Infant faces leave the service: an engineer's or admin's session token (`--token`), or the operating-system
+    user who owns the service's data folder (or root). Returns who, for the audit trail."""
+    if token is not None:
+        engine = _open_engine(location)
+        try:
+            defaults = AuthConfig()  # the service's own idle limit is in its config; the default is the safe one
+            sessions = SessionStore(
+                Store(engine), defaults.session_hours * 3600.0, defaults.session_idle_minutes * 60.0
+            )
+            user = sessions.user(token)
+        finally:
+            engine.dispose()
+        if user is None or not user.role.allows(Role.ENGINEER):
+            raise UserError("--token: not a valid session of an engineer or admin (log in to the service first)")
+        return user.name
+    owner = location.data_dir.stat().st_uid if location.data_dir.exists() else -1
+    if os.geteuid() not in (0, owner):
+        raise UserError(f"export-feedback needs an engineer's --token, or to run as the user owning "
+                        f"{location.data_dir.resolve()} (the service's data folder)")  # fmt: skip
+    return f"os:{getpass.getuser()}"
+
+
+def _audit_export(engine: Engine, who: str, details: dict[str, Any]) -> None:
     try:
         with Session(engine) as session, session.begin():
             Store(engine).audit(session, who, "feedback.export", details, time.time())
@@ -180,11 +210,13 @@ def _select(
     return selected
 
 
-def _copy_one(snapshot: SnapshotRow, label: str, crop: Path, out_dir: Path, namer: CropNamer) -> dict[str, Any]:
+def _copy_one(
+    snapshot: SnapshotRow, label: str, crop: Path, out_dir: Path, namer: CropNamer, keyring: Keyring | None
+) -> dict[str, Any]:
     frame_id = f"feedback_{snapshot.alert_id}"
     crop_path = namer(label, frame_id)
     (out_dir / crop_path).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(crop, out_dir / crop_path)
+    (out_dir / crop_path).write_bytes(read_snapshot_file(crop, keyring))  # decrypted: a training dataset is plain
     return {
         "crop_path": crop_path, "frame_id": frame_id, "video_id": f"alert_{snapshot.alert_id}",
         "infant_id": snapshot.group_id, "label": label, "detector": snapshot.detector,

@@ -7,6 +7,7 @@ Supervised like every long-lived thread: started with the service, restarted if 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -18,6 +19,7 @@ from typing import Any, Final
 import cv2
 import numpy as np
 
+from service.alerts.snapshots.sealing import Keyring, write_snapshot_file
 from service.files import atomic_open
 from service.store.models import SnapshotRow
 from service.store.writer import StoreWriter
@@ -61,10 +63,14 @@ class SnapshotWriter:
     name = "snapshot-writer"
     bed_id = None
 
-    def __init__(self, data_dir: Path, store_writer: StoreWriter, jpeg_quality: int) -> None:
+    def __init__(
+        self, data_dir: Path, store_writer: StoreWriter, jpeg_quality: int, keyring: Keyring | None = None
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.store_writer = store_writer
         self.jpeg_quality = jpeg_quality
+        self.keyring = keyring
+        """Encrypts the images (faces) at rest when configured (sealing.py)."""
         self._pending: dict[str, SnapshotJob] = {}
         self._busy = False
         self._wake = threading.Condition()
@@ -139,12 +145,15 @@ class SnapshotWriter:
     def _write(self, job: SnapshotJob) -> None:
         if job.peak is not None:
             crop = _crop_224(job.peak.crop)
-            _write_bytes(self.data_dir / job.row["crop_path"], encode_jpeg(crop, self.jpeg_quality))
-            _write_bytes(
-                self.data_dir / job.row["gradcam_path"], encode_jpeg(overlay(crop, job.peak.cam), self.jpeg_quality)
-            )
-            with atomic_open(self.data_dir / job.row["cam_path"], "wb") as handle:
-                np.save(handle, job.peak.cam.astype(np.float32))
+            gradcam = encode_jpeg(overlay(crop, job.peak.cam), self.jpeg_quality)
+            cam = io.BytesIO()
+            np.save(cam, job.peak.cam.astype(np.float32))
+            for relative, data in (
+                (job.row["crop_path"], encode_jpeg(crop, self.jpeg_quality)),
+                (job.row["gradcam_path"], gradcam),
+                (job.row["cam_path"], cam.getvalue()),
+            ):
+                write_snapshot_file(self.data_dir / relative, data, self.keyring)  # fmt: skip
         with atomic_open(self.data_dir / job.row["trace_path"], "w", encoding="utf-8") as handle:
             json.dump(job.trace, handle)
         self.store_writer.put(SnapshotRow(**job.row))
@@ -155,8 +164,3 @@ def _crop_224(crop: np.ndarray) -> np.ndarray:
     if crop.shape[:2] == (CROP_SIZE, CROP_SIZE):
         return crop
     return cv2.resize(crop, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_AREA)
-
-
-def _write_bytes(target: Path, data: bytes) -> None:
-    with atomic_open(target, "wb") as handle:
-        handle.write(data)

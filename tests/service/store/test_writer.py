@@ -174,3 +174,24 @@ def test_records_still_unwritten_at_shutdown_go_to_the_dead_letter_file(store: S
     record = json.loads((tmp_path / DEAD_LETTER_FILE).read_text())
     assert record["error"] == "not written before shutdown" and record["item"]["alert"]["id"] == alert.id
     assert len(store.trend("b1", 0)) == 1  # the good item of its batch was written
+
+
+def test_notes_past_their_retention_are_removed_and_verdicts_kept(store: Store, tmp_path: Path) -> None:
+    writer = StoreWriter(store, tmp_path)
+    now = [1000.0]
+    center = center_over(store, writer, now, open_after_s=2, close_after_s=1)
+    alert = open_episode(center, now)
+    action = center.engine.acknowledge(alert, Instant.at(1006.0), "nurse-a", Verdict.PAIN_CONFIRMED, "baby Jane cried")
+    assert store.acknowledge(action.change, ("nurse-a", "alert.acknowledge", {})) is None
+    for i in range(4):  # calm: the episode closes
+        now[0] = 1006.5 + i * 0.5
+        center.observe(message(now[0], 0))
+    writer.start()
+    try:
+        assert writer.flush()
+    finally:
+        writer.stop()
+    assert store.purge_notes(1000.0) == 0  # closed after the cut-off: kept
+    assert store.purge_notes(2000.0) == 1
+    (kept,) = store.list_alerts()
+    assert kept.note is None and kept.verdict is Verdict.PAIN_CONFIRMED and kept.acknowledged_by == "nurse-a"

@@ -70,3 +70,54 @@ def test_export_labels_groups_since_and_unsure(tmp_path: Path) -> None:
         export_feedback(str(data), tmp_path / "u", verdicts="unsure")
     with pytest.raises(UserError, match="no such store"):
         export_feedback(str(tmp_path / "missing"), tmp_path / "m")
+
+
+def test_export_opens_encrypted_crops_writes_private_files_and_is_audited(tmp_path: Path) -> None:
+    from service.alerts.snapshots.sealing import Keyring, new_key_file, write_snapshot_file
+
+    data = tmp_path / "data"
+    store = Store.open(f"sqlite:///{data / 'painwatch.db'}")
+    store.ensure_beds([("b1", "", "DAN")])
+    alert_id = add_reviewed(store, data, 1_767_225_700.0, Verdict.PAIN_CONFIRMED, "infant-1", 120)
+    new_key_file(tmp_path / "keys")
+    crop = data / "snapshots" / alert_id / "crop.jpg"
+    write_snapshot_file(crop, crop.read_bytes(), Keyring.load(tmp_path / "keys"))  # encrypted at rest
+    store.close()
+    with pytest.raises(UserError, match="crop.jpg: encrypted, and no snapshot key is configured"):
+        export_feedback(str(data), tmp_path / "no-key")
+    with pytest.raises(UserError, match="--token: not a valid session of an engineer or admin"):
+        export_feedback(str(data), tmp_path / "forged", key_file=tmp_path / "keys", token="forged")
+    export_feedback(str(data), tmp_path / "out", key_file=tmp_path / "keys")  # as the data folder's owner
+    with open(tmp_path / "out" / "dataset.csv", newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    exported = tmp_path / "out" / row["crop_path"]
+    assert cv2.imread(str(exported)).mean() == pytest.approx(120, abs=2)  # decrypted for training
+    assert exported.stat().st_mode & 0o777 == 0o600 and (tmp_path / "out" / "dataset.csv").stat().st_mode & 0o077 == 0
+    store = Store.open(f"sqlite:///{data / 'painwatch.db'}")
+    audits = [(a.who, a.action, a.details["crops"]) for a in store.audit_entries()]
+    store.close()
+    assert len(audits) == 2 and audits[-1][1:] == ("feedback.export", 1) and audits[-1][0].startswith("os:")
+
+
+def test_export_with_an_engineers_token_is_audited_as_that_engineer(tmp_path: Path) -> None:
+    from service.auth.models import AuthUser, Role
+    from service.auth.sessions import SessionStore
+    from service.auth.users import UserDirectory
+
+    data = tmp_path / "data"
+    store = Store.open(f"sqlite:///{data / 'painwatch.db'}")
+    store.ensure_beds([("b1", "", "DAN")])
+    add_reviewed(store, data, 1_767_225_700.0, Verdict.NOT_PAIN, "infant-1", 90)
+    users = UserDirectory(store)
+    users.create("eng-a", Role.ENGINEER, "eng-a-password-1", by="test")
+    users.create("nurse-a", Role.NURSE, "nurse-a-password-1", by="test")
+    sessions = SessionStore(store, 3600.0, 3600.0)
+    engineer = sessions.issue(AuthUser(name="eng-a", role=Role.ENGINEER))
+    nurse = sessions.issue(AuthUser(name="nurse-a", role=Role.NURSE))
+    store.close()
+    with pytest.raises(UserError, match="not a valid session of an engineer or admin"):
+        export_feedback(str(data), tmp_path / "by-nurse", token=nurse)
+    export_feedback(str(data), tmp_path / "out", token=engineer)
+    store = Store.open(f"sqlite:///{data / 'painwatch.db'}")
+    assert [(a.who, a.action) for a in store.audit_entries()][-1] == ("eng-a", "feedback.export")
+    store.close()
