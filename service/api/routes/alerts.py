@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.alerts.center import AlertNotFound
 from service.alerts.engine import AlertError
-from service.alerts.models import Alert, AlertStatus, Verdict
+from service.alerts.models import Alert, AlertEvent, AlertStatus, Verdict
 from service.api.deps import NurseUser, RequireRole
 from service.api.state import ServiceState, get_state
 from service.auth import Role
@@ -37,13 +37,18 @@ def list_alerts(
     return store.list_alerts(bed, status.value if status else None, since, limit)
 
 
+class AlertDetail(BaseModel):
+    alert: Alert
+    events: list[AlertEvent] = Field(description="Every event of the alert, oldest first.")
+
+
 @router.get("/{alert_id}", summary="One alert with its events")
-def get_alert(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
+def get_alert(alert_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> AlertDetail:
     found = state.alert_center().store.get_alert(alert_id)
     if found is None:
         raise HTTPException(status_code=404, detail=f"unknown alert {alert_id!r}")
     alert, events = found
-    return {"alert": alert.model_dump(mode="json"), "events": [e.model_dump(mode="json") for e in events]}
+    return AlertDetail(alert=alert, events=events)
 
 
 @router.post(

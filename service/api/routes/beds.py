@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,7 @@ from service.api.deps import NurseUser, RequireRole
 from service.api.state import ServiceState, get_state
 from service.auth import Role
 from service.pipeline.bed import BedRuntime
+from service.pipeline.messages import BedSummary
 
 router = APIRouter(prefix="/api/beds", tags=["beds"], dependencies=[RequireRole(Role.NURSE)])
 
@@ -27,41 +28,65 @@ class PauseRequest(BaseModel):
     )
 
 
-def bed_report(state: ServiceState, bed: BedRuntime) -> dict[str, Any]:
-    capture = bed.capture
-    return {
-        "summary": state.bed_summary(bed).model_dump(mode="json"),
-        "source": {
-            "type": bed.config.source.type,
-            "state": capture.state,
-            "state_reason": capture.state_reason,
-            "frames_captured": capture.frames_captured,
-            "frames_skipped": capture.frames_dropped,
-            "reopen_count": capture.reopen_count,
-        },
-        "analysis": {
-            "frames_analysed": bed.worker.frames_analysed,
-            "analysed_fps": bed.worker.analysed_fps,
-            "face_found_ratio": bed.worker.face_found_ratio,
-            "errors": bed.worker.errors,
-            "max_rate_hz": bed.config.analysis_rate_hz,
-            "detector": bed.config.detector.name,
-        },
-        "clients": {
-            "connected": bed.broadcaster.subscriber_count,
-            "messages_published": bed.broadcaster.published,
-            "messages_dropped": bed.broadcaster.dropped_total,
-        },
-    }
+class SourceReport(BaseModel):
+    type: str = Field(description="video | camera | realsense.")
+    state: str = Field(description="ok | no_signal.")
+    state_reason: str | None = Field(description="Why, in words.")
+    frames_captured: int
+    frames_skipped: int = Field(description="Frames the analysis skipped to stay live (newest frame first).")
+    reopen_count: int
+
+
+class AnalysisReport(BaseModel):
+    frames_analysed: int
+    analysed_fps: float = Field(description="Over the last 5 s.")
+    face_found_ratio: float | None = Field(description="Share of the last 100 analysed frames with a face.")
+    errors: int = Field(description="Frames that could not be analysed, and analysis-thread crashes.")
+    max_rate_hz: float | None = Field(description="Configured analysis rate limit; null = as fast as possible.")
+    detector: str
+
+
+class ClientsReport(BaseModel):
+    connected: int
+    messages_published: int
+    messages_dropped: int = Field(description="Dropped for slow WebSocket clients (oldest first).")
+
+
+class BedReport(BaseModel):
+    summary: BedSummary
+    source: SourceReport
+    analysis: AnalysisReport
+    clients: ClientsReport
+
+
+def bed_report(state: ServiceState, bed: BedRuntime) -> BedReport:
+    capture, worker = bed.capture, bed.worker
+    return BedReport(
+        summary=state.bed_summary(bed),
+        source=SourceReport(
+            type=bed.config.source.type, state=capture.state, state_reason=capture.state_reason,
+            frames_captured=capture.frames_captured, frames_skipped=capture.frames_dropped,
+            reopen_count=capture.reopen_count,
+        ),
+        analysis=AnalysisReport(
+            frames_analysed=worker.frames_analysed, analysed_fps=worker.analysed_fps,
+            face_found_ratio=worker.face_found_ratio, errors=worker.errors, max_rate_hz=bed.config.analysis_rate_hz,
+            detector=bed.config.detector.name,
+        ),
+        clients=ClientsReport(
+            connected=bed.broadcaster.subscriber_count, messages_published=bed.broadcaster.published,
+            messages_dropped=bed.broadcaster.dropped_total,
+        ),
+    )  # fmt: skip
 
 
 @router.get("", summary="Every bed's latest state")
-def list_beds(state: Annotated[ServiceState, Depends(get_state)]) -> list[dict[str, Any]]:
+def list_beds(state: Annotated[ServiceState, Depends(get_state)]) -> list[BedReport]:
     return [bed_report(state, bed) for bed in state.beds.values()]
 
 
 @router.get("/{bed_id}", summary="One bed's latest state and counters")
-def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
+def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> BedReport:
     return bed_report(state, state.bed(bed_id))
 
 
