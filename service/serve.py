@@ -48,8 +48,9 @@ class Service:
     alerts: AlertCenter
     access: AccessControl
     supervisor: Supervisor
-    initial_admin_password: str | None = None
-    """Set only on the first start without PAINWATCH_ADMIN_PASSWORD: the CLI prints it once, nothing logs it."""
+    initial_admin_password_file: Path | None = None
+    """Set only on the first start without PAINWATCH_ADMIN_PASSWORD: the 0600 file holding the generated password
+    (the CLI says where; the password itself is never printed or logged)."""
 
 
 def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = real_capture) -> Service:
@@ -69,7 +70,13 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
     recorder = build_recorder(settings, store, snapshot_writer)
     alerts = build_alert_center(settings, store, writer, recorder)
     users = UserDirectory(store)
-    initial_admin_password = users.ensure_admin()
+    try:
+        initial_admin_password_file = users.ensure_admin(settings.data_dir)
+    except OSError as exc:
+        raise UserError(
+            f"data_dir: cannot write the first-start admin password file ({exc}); make data_dir writable or set "
+            "PAINWATCH_ADMIN_PASSWORD"
+        ) from exc
     access = AccessControl(users, writer, settings.auth)
     on_frame = recorder.on_frame if recorder is not None else None
     beds = [
@@ -82,7 +89,7 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
     ]
     supervisor = build_supervisor(settings, [writer, engine, snapshot_writer, *housekeeping], beds, metrics)
     app = create_app(settings, engine, beds, metrics, alerts, access, supervisor, recorder)
-    return Service(settings, engine, beds, metrics, app, alerts, access, supervisor, initial_admin_password)
+    return Service(settings, engine, beds, metrics, app, alerts, access, supervisor, initial_admin_password_file)
 
 
 ALERT_TICK_S = 0.5
@@ -99,6 +106,7 @@ def build_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Inferenc
             on_batch=metrics.observe_batch,
             on_invalid=lambda _reason: metrics.model_output_invalid.inc(),
             stall_after_s=settings.supervision.stall_after_s,
+            intra_op_threads=settings.model.intra_op_threads,
         )
     except ModelLoadError as exc:
         raise UserError(f"model.path: {exc} (set model.path in the config or PAINWATCH_MODEL__PATH)") from exc

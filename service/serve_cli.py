@@ -14,12 +14,21 @@ def serve_command(
         Path | None,
         typer.Option("--config", "-c", help="YAML configuration (default: one synthetic demo bed)."),
     ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Run `painwatch doctor` on this config and exit (0/1/2) without serving.")
+    ] = False,
 ) -> None:
     """Run the bedside service: live per-bed pain estimates over WebSocket, REST and /metrics."""
+    if check:
+        from service.doctor import doctor
+
+        raise typer.Exit(doctor(config))
     from service.config import load_settings
+    from service.config.loading import require_tls_files
     from service.serve import build_service, run_server
 
     settings = load_settings(config)
+    require_tls_files(settings)
     os.umask(0o077)  # everything the service writes (database, snapshots, dead letters) is its user's only
     service = build_service(settings)
     server = settings.server
@@ -33,7 +42,10 @@ def serve_command(
     typer.echo(f"  API docs   {base}/docs   (log in first: POST {base}/api/auth/login)")
     typer.echo(f"  beds       {base}/api/beds    live: {ws_scheme}://{server.host}:{server.port}/ws/beds/<bed_id>")
     typer.echo(f"  metrics    {base}/metrics")
-    if service.initial_admin_password is not None:
-        # Console only, once: the logs never see it. Change it (PATCH /api/users/admin) after logging in.
-        typer.echo(f"  FIRST START: created user 'admin' with password {service.initial_admin_password}  (shown once)")
+    if service.initial_admin_password_file is not None:
+        # Never the password itself: the console ends up in journald / docker logs.
+        typer.echo(
+            f"  FIRST START: created user 'admin'; its password is in {service.initial_admin_password_file} "
+            "(readable by this OS user only). The first login must set a new one."
+        )
     run_server(service)

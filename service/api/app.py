@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.alerts.center import AlertCenter
 from service.alerts.snapshots import SnapshotRecorder
-from service.api.middleware import BodySizeLimit
+from service.api.middleware import BodySizeLimit, SecurityHeaders
 from service.api.routes import alerts as alerts_routes
 from service.api.routes import audit as audit_routes
 from service.api.routes import auth as auth_routes
@@ -74,6 +74,7 @@ def create_app(
     app.state.service = state
     app.add_exception_handler(DBAPIError, _store_unavailable)
     app.add_middleware(BodySizeLimit, max_bytes=settings.server.max_body_bytes)
+    app.add_middleware(SecurityHeaders, hsts=settings.server.tls or settings.server.behind_tls_proxy)  # outermost
     routers = (health.router, auth_routes.router, users.router, beds_routes.router, alerts_routes.router)
     for router in (*routers, model.router, streams.router, metrics_routes.router, docs.router):
         app.include_router(router)

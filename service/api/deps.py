@@ -4,6 +4,15 @@ A request proves who it is with `Authorization: Bearer <token>` (API clients) or
 cookie (the dashboard); a WebSocket the same way (browsers cannot set headers on WebSockets, so they use the
 cookie, and then the Origin, when sent, must be this host: no cross-site WebSocket hijacking). A WebSocket keeps
 the token it presented, so its stream can end when the session does.
+
+CSRF: SameSite=Strict keeps other sites' pages from sending the cookie, but not same-site ones (another port or
+subdomain of the hospital's host). So an unsafe request (POST, PUT, PATCH, DELETE) authenticated by the cookie must
+also carry `X-CSRF-Token`: an HMAC of the session token (service/auth/sessions.py), returned by login and
+`GET /api/auth/me`; missing or wrong: 403. A page of another origin can neither read it nor send a custom header
+without a CORS preflight this service never grants. Bearer requests carry no ambient credential and need none.
+
+A user who must change their password (generated first-start password) gets 403 from every route except
+`/api/auth/me`, `/api/auth/password` and logout (which use `authenticated_user`), and WebSockets close (1008).
 """
 
 from __future__ import annotations
@@ -15,15 +24,20 @@ from urllib.parse import urlsplit
 
 from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from service.api.state import ServiceState, get_state
 from service.auth import AccessControl, AuthUser, Role
+from service.auth.sessions import csrf_valid
 
 SESSION_COOKIE = "painwatch_session"
 CLOSE_POLICY_VIOLATION = 1008
 """WebSocket close code for a connection without valid credentials, or whose session ended."""
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CHANGE_PASSWORD_FIRST = "change your password first (POST /api/auth/password)"
 
 _bearer = HTTPBearer(auto_error=False, description="The token from POST /api/auth/login.")
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="Set by POST /api/auth/login.")
@@ -44,13 +58,41 @@ def session_token(
     return bearer.credentials if bearer is not None else cookie
 
 
-def current_user(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser:
+def authenticated_user(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser:
+    """The session's user (401 without one), with the CSRF check; also a user who must change their password
+    first: only /api/auth/me, /api/auth/password and logout use this directly."""
     user = access_control(request).authenticate(token)
-    if user is None:
+    if user is None or token is None:
         raise HTTPException(status_code=401, detail="authentication required", headers={"WWW-Authenticate": "Bearer"})
+    cookie_authenticated = not _bearer_presented(request)
+    if (
+        request.method not in SAFE_METHODS
+        and cookie_authenticated
+        and not csrf_valid(token, request.headers.get(CSRF_HEADER))
+    ):
+        raise HTTPException(
+            status_code=403,
+            detail=f"CSRF check failed: a request authenticated by the session cookie needs the {CSRF_HEADER} "
+            "header of its session (from the login answer or GET /api/auth/me)",
+        )
     return user
 
 
+def current_user(request: Request, token: Annotated[str | None, Depends(session_token)]) -> AuthUser:
+    """The session's user; 403 while they must change their password first."""
+    user = authenticated_user(request, token)
+    if user.must_change_password:
+        raise HTTPException(status_code=403, detail=CHANGE_PASSWORD_FIRST)
+    return user
+
+
+def _bearer_presented(request: Request) -> bool:
+    """The token came from `Authorization: Bearer` (as HTTPBearer reads it), not from the cookie."""
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+    return scheme.lower() == "bearer" and bool(credentials)
+
+
+AuthenticatedUser = Annotated[AuthUser, Depends(authenticated_user)]
 CurrentUser = Annotated[AuthUser, Depends(current_user)]
 SessionToken = Annotated[str, Depends(session_token)]
 
@@ -139,5 +181,8 @@ async def accept_authenticated(websocket: WebSocket, caller: WebSocketCaller) ->
     await websocket.accept()
     if caller.user is None:
         await websocket.close(CLOSE_POLICY_VIOLATION, "authentication required")
+        return False
+    if caller.user.must_change_password:
+        await websocket.close(CLOSE_POLICY_VIOLATION, "change your password first")
         return False
     return True

@@ -1,7 +1,7 @@
 """Access control: users with roles, Argon2 passwords, session tokens kept in the store (hashed), login rate
 limiting, audit."""
 
-from service.auth.access import AccessControl, LoginBlocked, LoginFailed
+from service.auth.access import AccessControl, LoginBlocked, LoginFailed, WrongPassword
 from service.auth.models import AuthUser, Role
 from service.auth.users import UserDirectory, UserExists, UserNotFound
 
@@ -14,4 +14,5 @@ __all__ = [
     "UserDirectory",
     "UserExists",
     "UserNotFound",
+    "WrongPassword",
 ]

@@ -31,6 +31,10 @@ class LoginFailed(Exception):
     """Unknown user or wrong password (the caller is not told which)."""
 
 
+class WrongPassword(Exception):
+    """The current password given for a password change is wrong."""
+
+
 class LoginBlocked(Exception):
     def __init__(self, retry_after_s: int, why: str = "too many login attempts") -> None:
         super().__init__(f"{why}; try again in {retry_after_s} s")
@@ -81,6 +85,31 @@ class AccessControl:
         except UserNotFound as exc:  # deleted between the password check and now
             raise LoginFailed("unknown user or wrong password") from exc
         return token, credentials.user
+
+    async def change_password(self, user: AuthUser, token: str, current: str, new: str, client: str) -> AuthUser:
+        """The user's own new password. The current one is checked like a login (rate limits, Argon2 on the hashing
+        thread, a wrong one counts as a failure of the account); the new hash, the cleared change-required flag and
+        the audit row are one transaction; then every other session of the user ends (this one stays)."""
+        wait_s = self.throttle.admit(client)
+        if wait_s:
+            self.audit(user.name, "auth.password_change_blocked", {"client": client})
+            raise LoginBlocked(wait_s)
+        delay_s = self.throttle.delay_for(user.name)
+        if delay_s:
+            await asyncio.sleep(delay_s)
+        credentials = await asyncio.to_thread(self.users.credentials, user.name)
+        stored_hash = credentials.password_hash if credentials else None
+        if not await self._hash_thread(verify_password, stored_hash, current) or credentials is None:
+            self.throttle.failed(user.name)
+            self.audit(user.name, "auth.password_change_failed", {"client": client})
+            raise WrongPassword("the current password is wrong")
+        self.throttle.succeeded(user.name)
+        new_hash = await self._hash_thread(hash_password, new)
+        updated = await asyncio.to_thread(self.users.change_own_password, user.name, new_hash, {"client": client})
+        ended = await asyncio.to_thread(self.sessions.revoke_user, user.name, token)
+        if ended:
+            logger.info("password changed: ended %d other session(s) of the user", ended)
+        return updated
 
     async def _hash_thread(self, work: Callable[..., _T], *args: Any) -> _T:
         with self._hash_lock:

@@ -14,6 +14,7 @@ may look up to a minute idler than it was.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import secrets
 import threading
@@ -43,6 +44,24 @@ TOUCH_EVERY_S = 60.0
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+CSRF_LABEL = b"painwatch csrf token v1"
+
+
+def csrf_token(token: str) -> str:
+    """The session's CSRF token: HMAC-SHA256 of a fixed label keyed with the session token. Only whoever knows the
+    session token can compute it (the cookie is HttpOnly), nothing needs storing, and it ends with its session; a
+    cookie planted by another site of the same host (cookie tossing) brings no token the planter could know for
+    the victim's session."""
+    return hmac.new(token.encode("utf-8", "surrogatepass"), CSRF_LABEL, hashlib.sha256).hexdigest()
+
+
+def csrf_valid(token: str, presented: str | None) -> bool:
+    """Constant-time comparison of a presented X-CSRF-Token with the session's."""
+    return presented is not None and hmac.compare_digest(
+        csrf_token(token).encode(), presented.encode("utf-8", "replace")
+    )
 
 
 @dataclass(slots=True)
@@ -132,11 +151,15 @@ class SessionStore:
                 self._cache.pop(key, None)
         return _rowcount(result) > 0
 
-    def revoke_user(self, name: str) -> int:
-        """End every session of a user (deleted, role or password changed); how many there were."""
+    def revoke_user(self, name: str, keep: str | None = None) -> int:
+        """End every session of a user (deleted, role or password changed), except the one of token `keep` (the
+        user's own password change); how many ended. The kept session is re-read from the database at its next use."""
+        query = delete(SessionRow).where(SessionRow.user_name == name)
+        if keep is not None:
+            query = query.where(SessionRow.token_hash != digest(keep))
         try:
             with self.store.sessions.begin() as session:
-                result = session.execute(delete(SessionRow).where(SessionRow.user_name == name))
+                result = session.execute(query)
         finally:
             with self._lock:
                 self._revocations += 1
@@ -146,7 +169,7 @@ class SessionStore:
 
     def _load(self, key: str, now: float) -> _Cached | None:
         query = (
-            select(SessionRow, UserRow.role)
+            select(SessionRow, UserRow.role, UserRow.must_change_password)
             .join(UserRow, UserRow.name == SessionRow.user_name)
             .where(SessionRow.token_hash == key)
         )
@@ -154,8 +177,8 @@ class SessionStore:
             found = session.execute(query).first()
         if found is None:
             return None
-        row, role = found
-        user = AuthUser(name=row.user_name, role=Role(role))
+        row, role, must_change = found
+        user = AuthUser(name=row.user_name, role=Role(role), must_change_password=bool(must_change))
         return _Cached(user, row.expires_at, row.last_seen_at, row.last_seen_at, checked_at=now)
 
     def _use(self, key: str, cached: _Cached, now: float) -> AuthUser | None:

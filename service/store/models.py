@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -87,6 +87,9 @@ class UserRow(Base):
     role: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Set for a generated first-start password (or by an admin): until the user sets their own, only
+    /api/auth/password, /api/auth/me and logout answer them (migration 0005)."""
 
 
 class AuditRow(Base):

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -73,11 +74,17 @@ class ServedProcess:
     process: subprocess.Popen[str]
     port: int
     log: Path
-    admin_password: str
+    admin_password: str | None
+    tls: ssl.SSLContext | None = None
+    """Set when the service speaks HTTPS: a client context trusting its certificate."""
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return self.tls or True
 
     def output(self) -> str:
         return self.log.read_text()
@@ -85,7 +92,7 @@ class ServedProcess:
     def login(self, username: str = "admin", password: str | None = None) -> dict[str, str]:
         """Bearer headers for a user (default: the first-start admin, whose password the test set)."""
         credentials = {"username": username, "password": password or self.admin_password}
-        response = httpx.post(f"{self.base}/api/auth/login", json=credentials)
+        response = httpx.post(f"{self.base}/api/auth/login", json=credentials, verify=self.verify)
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
@@ -100,31 +107,35 @@ class ServedProcess:
                 self.process.wait()
 
 
-Serve = Callable[[Path, int, str], ServedProcess]
+Serve = Callable[..., ServedProcess]
 
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Serve]:
-    """Start `painwatch serve --config CONFIG` on PORT with ADMIN_PASSWORD and wait for /healthz; every process
-    started is killed at teardown."""
+    """Start `painwatch serve --config CONFIG` on PORT with ADMIN_PASSWORD (None: none in the environment, so a
+    first start generates one) and wait for /healthz (over HTTPS trusting `tls` when given); every process started
+    is killed at teardown."""
     started: list[ServedProcess] = []
 
-    def start(config: Path, port: int, admin_password: str) -> ServedProcess:
+    def start(config: Path, port: int, admin_password: str | None, tls: ssl.SSLContext | None = None) -> ServedProcess:
         log = tmp_path / f"service-{len(started) + 1}.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": admin_password}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("PAINWATCH_ADMIN_PASSWORD", None)
+        if admin_password is not None:
+            env["PAINWATCH_ADMIN_PASSWORD"] = admin_password
         with log.open("w") as handle:
             process = subprocess.Popen(
                 [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
                 stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
             )  # fmt: skip
-        served = ServedProcess(process, port, log, admin_password)
+        served = ServedProcess(process, port, log, admin_password, tls)
         started.append(served)
         deadline = time.monotonic() + 90
         while True:
             assert process.poll() is None, served.output()
             assert time.monotonic() < deadline, "service did not become healthy"
             try:
-                if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{served.base}/healthz", timeout=1, verify=served.verify).status_code == 200:
                     return served
             except httpx.TransportError:
                 time.sleep(0.3)

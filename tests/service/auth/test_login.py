@@ -13,6 +13,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from service.aggregation import Scale
 from service.auth import Role
+from service.auth.sessions import csrf_token
 from service.pipeline.messages import BedFrameMessage, BedState
 
 ADMIN_PASSWORD = "admin-password-for-tests"  # what tests/service/auth/conftest.py sets
@@ -38,17 +39,20 @@ def test_login_sets_an_httponly_samesite_strict_cookie_and_logout_revokes(auth_s
     response = client.post("/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["user"] == {"name": "admin", "role": "admin"} and len(body["token"]) >= 40
+    assert body["user"] == {"name": "admin", "role": "admin", "must_change_password": False}
+    assert len(body["token"]) >= 40 and body["csrf_token"] == csrf_token(body["token"])
     morsel = session_cookie(response)["painwatch_session"]
     assert morsel.value == body["token"]
     assert morsel["httponly"] is True and morsel["samesite"].lower() == "strict" and not morsel["secure"]
     assert morsel["path"] == "/" and int(morsel["max-age"]) == 12 * 3600
     # the cookie alone authenticates (the dashboard), and so does the bearer token (API clients)
-    assert client.get("/api/auth/me").json() == {"name": "admin", "role": "admin"}
+    me = {"name": "admin", "role": "admin", "must_change_password": False, "csrf_token": body["csrf_token"]}
+    assert client.get("/api/auth/me").json() == me
     bearer = {"Authorization": f"Bearer {body['token']}"}
     assert fresh_client(auth_service).get("/api/auth/me", headers=bearer).json()["name"] == "admin"
 
-    logout = client.post("/api/auth/logout")
+    assert client.post("/api/auth/logout").status_code == 403  # the cookie alone is not enough to change anything
+    logout = client.post("/api/auth/logout", headers={"X-CSRF-Token": body["csrf_token"]})
     assert logout.status_code == 204
     assert 'painwatch_session=""' in logout.headers["set-cookie"] and "Max-Age=0" in logout.headers["set-cookie"]
     assert fresh_client(auth_service).get("/api/auth/me", headers=bearer).status_code == 401  # revoked
@@ -168,14 +172,14 @@ def test_ack_pause_resume_and_reload_are_audited_as_the_logged_in_user(auth_serv
                        headers=nurse).status_code == 409  # fmt: skip
     assert client.post("/api/beds/b1/pause", json={"reason": "procedure"}, headers=nurse).status_code == 200
     assert client.post("/api/beds/b1/resume", headers=nurse).json()["paused_until"] is None
-    corrupt = auth_service.tmp / "corrupt"
-    corrupt.mkdir()
+    corrupt = auth_service.tmp / "models" / "corrupt" / "1"
+    corrupt.mkdir(parents=True)
     (corrupt / "model.onnx").write_bytes(b"\x00not onnx" * 32)
-    refused = client.post("/api/model/reload", json={"path": str(corrupt)}, headers=engineer)
+    refused = client.post("/api/model/reload", json={"name": "corrupt", "version": "1"}, headers=engineer)
     assert refused.status_code == 422
-    good = auth_service.tmp / "good" / "1"
+    good = auth_service.tmp / "models" / "good" / "1"
     shutil.copytree(model_dir, good)
-    assert client.post("/api/model/reload", json={"path": str(good)}, headers=engineer).status_code == 200
+    assert client.post("/api/model/reload", json={"name": "good", "version": "1"}, headers=engineer).status_code == 200
     entries = [(w, a, d) for w, a, d in audit_log(auth_service) if a.split(".")[0] in ("alert", "bed", "model")]
     assert [(w, a) for w, a, _ in entries] == [
         ("test-nurse", "alert.acknowledge"),
@@ -186,6 +190,7 @@ def test_ack_pause_resume_and_reload_are_audited_as_the_logged_in_user(auth_serv
     ]
     assert entries[0][2] == {"alert_id": alert.id, "verdict": "unsure"}
     assert [d["outcome"] for _, _, d in entries[3:]] == ["refused", "ok"]
+    assert entries[4][2]["name"] == "good" and len(entries[4][2]["sha256"]) == 64  # which file, exactly
 
 
 def test_admins_read_the_audit_trail_with_filters_and_nobody_else(auth_service) -> None:

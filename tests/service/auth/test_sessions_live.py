@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -64,7 +65,8 @@ def test_logins_survive_kill_9_and_streams_close_when_the_session_ends(
     served.process.wait(10)
     served = serve(config, port, ADMIN_PASSWORD)
     me = httpx.get(f"{base}/api/auth/me", headers=nurse)
-    assert me.status_code == 200 and me.json() == {"name": "nurse-s", "role": "nurse"}
+    assert me.status_code == 200
+    assert me.json() == {"name": "nurse-s", "role": "nurse", "must_change_password": False, "csrf_token": ANY}
     assert httpx.get(f"{base}/api/auth/me", headers={"Authorization": "Bearer forged"}).status_code == 401
 
     logout = close_after(

@@ -25,7 +25,7 @@ EXPECTED = {
     "alerts": {"id", "bed_id", "kind", "priority", "status", "opened_at", "closed_at", "verdict", "note"},
     "alert_events": {"id", "alert_id", "bed_id", "ts", "type", "user", "details"},
     "score_trend": {"bed_id", "ts", "state", "estimated_score", "face_visible_share", "low_evidence"},
-    "users": {"id", "name", "role", "password_hash", "created_at"},
+    "users": {"id", "name", "role", "password_hash", "created_at", "must_change_password"},
     "audit_log": {"id", "ts", "who", "action", "details"},
     "snapshots": {"alert_id", "bed_id", "group_id", "ts", "final", "probability", "crop_path", "trace_path"},
     "sessions": {"token_hash", "user_name", "created_at", "last_seen_at", "expires_at"},
@@ -38,7 +38,7 @@ def check_schema_and_round_trip(store: Store) -> None:
         assert expected <= columns[table], (table, expected - columns[table])
     with store.engine.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
-    assert version == head_revision() and int(version) >= 2  # 0002 adds the review snapshots
+    assert version == head_revision() and int(version) >= 5  # 0005 adds users.must_change_password
     store.ensure_beds([("b1", "Bed 1", "DAN")])
     engine = AlertEngine({"b1": (Scale.DAN, AlertParams(open_after_s=0))}, Instant.at(100.0))
     change = engine.observe(Reading("b1", Instant.at(100.0), "ok", 4, False))[0]
@@ -73,6 +73,25 @@ def check_snapshot_round_trip(store: Store, alert_id: str) -> None:
     assert loaded is not None and (loaded.final, loaded.probability, loaded.side) == (False, 0.8, 3)
 
 
+def check_users_from_before_0005_keep_their_password(url: str) -> None:
+    """A user stored before 0005 (e.g. an admin from PAINWATCH_ADMIN_PASSWORD) is not asked to change it."""
+    engine = create_db_engine(url)
+    upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (name, role, password_hash, created_at) VALUES ('old-admin', 'admin', 'h', 1.0)")
+        )
+    upgrade(engine, "head")
+    with engine.connect() as connection:
+        flag = connection.execute(text("SELECT must_change_password FROM users WHERE name = 'old-admin'")).scalar_one()
+    assert flag in (False, 0) and flag is not None
+    engine.dispose()
+
+
+def test_sqlite_upgrade_from_0004_keeps_users(tmp_path: Path) -> None:
+    check_users_from_before_0005_keep_their_password(f"sqlite:///{tmp_path / 'old.db'}")
+
+
 def test_sqlite_upgrade_from_empty_uses_wal(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'sub' / 'painwatch.db'}")
     with store.engine.connect() as connection:
@@ -88,6 +107,7 @@ def test_postgresql_upgrade_from_empty(postgres_url: str) -> None:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
     engine.dispose()
+    check_users_from_before_0005_keep_their_password(postgres_url)  # 0001..0004, a user, then 0005
     store = Store.open(postgres_url)
     assert store.engine.url.get_backend_name() == "postgresql"
     check_schema_and_round_trip(store)

@@ -2,9 +2,11 @@
 
 A real `painwatch serve` process (synthetic astronaut video, a deliberately low pain threshold, like
 test_alerts_end_to_end.py) is opened in the browser: log in (when access control is enabled), the demo bed
-updates live, the DEMO banner shows, an alert opens and is acknowledged with a verdict and a note, and the
-acknowledged list holds it. With PAINWATCH_UPDATE_SCREENSHOT=1 it also refreshes docs/dashboard.png (the bed grid)
-for the README; otherwise tests never write into the repository.
+updates live, the DEMO banner shows, an alert opens and is acknowledged with a verdict and a note (a POST that needs
+the session's X-CSRF-Token), and the acknowledged list holds it; /docs (Swagger UI from the service) renders; a nurse
+whose password was handed out must set her own in the change-password form first. All of it under the service's
+Content-Security-Policy: any violation the browser reports fails the test. With PAINWATCH_UPDATE_SCREENSHOT=1 it
+also refreshes docs/dashboard.png (the bed grid) for the README; otherwise tests never write into the repository.
 """
 
 from __future__ import annotations
@@ -78,16 +80,42 @@ def log_in_if_needed(page: Page, base: str) -> bool:
     return True
 
 
+COLLECT_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(
+  `${e.violatedDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile || location.href}:${e.lineNumber})`));
+"""
+
+
+def watch_csp(page: Page, console_violations: list[str]) -> None:
+    """Collect what the browser reports against the Content-Security-Policy (events and console errors)."""
+    page.on(
+        "console",
+        lambda message: (
+            console_violations.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
+    )
+
+
+def csp_violations(page: Page, console_violations: list[str]) -> list[str]:
+    return [*page.evaluate("window.__cspViolations || []"), *console_violations]
+
+
 def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_path: Path) -> None:
     assert sync_playwright is not None
     started = time.monotonic()
+    console_violations: list[str] = []
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1600, "height": 900},
         )  # fmt: skip
+        context.add_init_script(COLLECT_CSP_VIOLATIONS)
         try:
             page = context.new_page()
+            watch_csp(page, console_violations)
             page.goto(f"{service_url}/")
             authenticated = log_in_if_needed(page, service_url)
 
@@ -142,6 +170,58 @@ def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_pa
             shot = tmp_path / "acknowledged.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 0
+            assert csp_violations(page, console_violations) == []
+
+            if authenticated:
+                check_docs_and_password_change(context, page, service_url, console_violations)
         finally:
             context.close()
     logger.info("browser test took %.1f s", time.monotonic() - started)
+
+
+def check_docs_and_password_change(context, page: Page, base: str, console_violations: list[str]) -> None:
+    """/docs renders Swagger UI from the service's own files; a handed-out password leads to the change form, and
+    once changed the dashboard works. No CSP violation on the way."""
+    docs = context.new_page()
+    watch_csp(docs, console_violations)
+    docs.goto(f"{base}/docs")
+    expect(docs.locator(".swagger-ui .info .title")).to_contain_text("painwatch", timeout=30_000)
+    expect(docs.locator(".opblock-tag-section").first).to_be_visible(timeout=15_000)
+    assert csp_violations(docs, console_violations) == []
+    docs.close()
+
+    admin_token = httpx.post(
+        f"{base}/api/auth/login", json={"username": ADMIN_USER, "password": ADMIN_PASSWORD}
+    ).json()["token"]
+    nurse = {"name": "nurse-new", "role": "nurse", "password": "handed-out-pw-1", "must_change_password": True}
+    created = httpx.post(f"{base}/api/users", json=nurse, headers={"Authorization": f"Bearer {admin_token}"})
+    assert created.status_code == 201, created.text
+
+    page.click("#logout")  # a POST with the session's CSRF token
+    expect(page.locator("#login-username")).to_be_visible(timeout=15_000)
+    page.fill("#login-username", "nurse-new")
+    page.fill("#login-password", "handed-out-pw-1")
+    page.click("#login-submit")
+    expect(page.locator("#password-change")).to_be_visible(timeout=15_000)
+    expect(page.locator("#nav")).to_be_hidden()
+    page.fill("#pw-current", "handed-out-pw-1")
+    page.fill("#pw-new", "nurse-own-pw-2")
+    page.fill("#pw-repeat", "nurse-own-pw-2")
+    page.click("#pw-submit")
+    expect(page.locator("#who-name")).to_have_text("nurse-new (nurse)", timeout=15_000)
+    expect(page.locator("#conn")).to_have_text("LIVE", timeout=30_000)
+    page.goto(f"{base}/#/beds")
+    expect(page.locator(".bed-card[data-bed=b1]")).to_be_visible(timeout=30_000)
+    login = httpx.post(f"{base}/api/auth/login", json={"username": "nurse-new", "password": "nurse-own-pw-2"})
+    assert login.status_code == 200 and login.json()["user"]["must_change_password"] is False
+    assert csp_violations(page, console_violations) == []
+
+    # the policy is enforced and the watch above sees violations: an injected inline script is blocked and reported
+    inject = (
+        "() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1';"
+        " document.body.append(s); }"
+    )
+    page.evaluate(inject)
+    page.wait_for_function("() => window.__cspViolations.length > 0", timeout=5_000)
+    assert page.evaluate("window.__ran") is None
+    assert any("script-src" in v for v in csp_violations(page, console_violations))

@@ -8,7 +8,7 @@ import { el, fill } from './dom.js';
 import { CONDITION_LABEL, clock } from './format.js';
 import { createGrid } from './grid.js';
 import * as history from './history.js';
-import { createLogin } from './login.js';
+import { createLogin, createPasswordChange } from './login.js';
 import { createModel } from './model.js';
 import * as pending from './pending.js';
 import { LiveSocket } from './ws.js';
@@ -140,6 +140,10 @@ function stopStreams() {
 }
 
 async function startApp(user) {
+  if (user && user.must_change_password) {
+    showPasswordChange(user);
+    return;
+  }
   started = true;
   nav.hidden = false;
   who.hidden = !user;
@@ -165,6 +169,27 @@ function showLogin() {
   current.isLogin = true;
 }
 
+/** Logged in with a password that must be replaced first: nothing else is shown (the service refuses it anyway). */
+function showPasswordChange(user) {
+  showLogin();
+  if (current) current.destroy();
+  current = createPasswordChange(view, {
+    user,
+    onChanged: (updated) => startApp(updated),
+    onLogout: async () => {
+      try { await api.logout(); } catch { /* already out */ }
+      showLogin();
+    },
+  });
+}
+
+async function passwordChangeRequired() {
+  try {
+    const me = await api.me();
+    if (me.user && me.user.must_change_password) showPasswordChange(me.user);
+  } catch { /* the next call tells */ }
+}
+
 async function boot(attempt = 0) {
   try {
     const me = await api.me();
@@ -177,6 +202,7 @@ async function boot(attempt = 0) {
 }
 
 api.setUnauthorizedHandler(showLogin);
+api.setPasswordChangeHandler(passwordChangeRequired);
 pending.mountIndicator(document.getElementById('pending-actions'));
 window.addEventListener('hashchange', route);
 document.getElementById('logout').addEventListener('click', async () => {

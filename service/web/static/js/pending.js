@@ -3,7 +3,8 @@
 // (at least the server's Retry-After), only while the user who made it is logged in (a 401 waits for the login).
 // It ends saved, or failed with the server's message (409 and other 4xx are never retried) and then stays listed
 // until the nurse discards it. alerts.js and detail.js submit through here and show badge(); app.js mounts the
-// top bar's indicator.
+// top bar's indicator. Each try goes through api.js, which adds the X-CSRF-Token of the session current at that
+// moment (a retry after a new login carries the new session's token).
 import * as api from './api.js';
 import { el, fill } from './dom.js';
 import { clock } from './format.js';
