@@ -11,6 +11,10 @@ from service import model_card
 from service.errors import UserError
 from service.vision import detector_models
 
+_ROOT_HELP = (
+    f"Folder of exported models (default: ${model_card.MODELS_ROOT_ENV}, else this installation's exported_models)."
+)
+
 models_app = typer.Typer(help="Face-detector models and exported pain models.", no_args_is_help=True)
 
 
@@ -32,9 +36,10 @@ def fetch_detectors(
 
 @models_app.command("list")
 def list_models(
-    root: Annotated[Path, typer.Option(help="Folder of exported models.")] = model_card.DEFAULT_EXPORT_ROOT,
+    root: Annotated[Path | None, typer.Option(help=_ROOT_HELP)] = None,
 ) -> None:
     """List exported pain models (<root>/<name>/<version>/model.onnx) with a line from each card."""
+    root = root or model_card.default_models_root()
     folders = model_card.find_exported(root)
     if not folders:
         typer.echo(f"no exported models under {root}")
@@ -47,15 +52,15 @@ def list_models(
             continue
         size_mb = (folder / model_card.MODEL_FILE).stat().st_size / 1e6
         flags = " [demo]" if card.demo else ""
-        quant = " int8" if card.quantization else ""
+        quant = "" if not card.quantization else " int8" if "int8" in card.quantization else " fp16-weights"
         typer.echo(f"{card.name}/{card.version}{flags}{quant}  {size_mb:.1f} MB  created {card.created}  {folder}")
 
 
 @models_app.command("show")
 def show_model(
     model: Annotated[str, typer.Argument(help="NAME/VERSION under --root, or a model folder.")],
-    root: Annotated[Path, typer.Option(help="Folder of exported models.")] = model_card.DEFAULT_EXPORT_ROOT,
+    root: Annotated[Path | None, typer.Option(help=_ROOT_HELP)] = None,
 ) -> None:
     """Print a model's card (model_card.json)."""
-    folder = Path(model) if Path(model).is_dir() else root / model
+    folder = Path(model) if Path(model).is_dir() else (root or model_card.default_models_root()) / model
     typer.echo(model_card.load_card(folder).to_json(), nl=False)

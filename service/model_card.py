@@ -7,6 +7,7 @@ Written by `painwatch export` as `model_card.json` beside `model.onnx` and insid
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Final
 
@@ -17,7 +18,22 @@ from service.errors import UserError
 CARD_FILE: Final = "model_card.json"
 MODEL_FILE: Final = "model.onnx"
 METADATA_KEY: Final = "model_card"
-DEFAULT_EXPORT_ROOT: Final = Path("exported_models")
+MODELS_ROOT_ENV: Final = "PAINWATCH_MODELS_ROOT"
+
+
+def installed_models_root() -> Path:
+    """The exported_models folder of this installation (beside the `service` package)."""
+    return Path(__file__).resolve().parents[1] / "exported_models"
+
+
+def default_models_root() -> Path:
+    """$PAINWATCH_MODELS_ROOT when set (a site's own model folder), else this installation's exported_models:
+    the same from any working directory."""
+    override = os.environ.get(MODELS_ROOT_ENV)
+    return Path(override).expanduser().absolute() if override else installed_models_root()
+
+
+DEFAULT_EXPORT_ROOT: Final = installed_models_root()
 
 
 class DatasetSummary(BaseModel):
@@ -89,9 +105,42 @@ def load_card(model_dir: Path) -> ModelCard:
     return parse_card(card_path.read_text(encoding="utf-8"), str(card_path))
 
 
-def find_exported(root: Path = DEFAULT_EXPORT_ROOT) -> list[Path]:
+def find_exported(root: Path | None = None) -> list[Path]:
     """Every `<root>/<name>/<version>/` folder holding a model.onnx, sorted."""
-    root = Path(root)
+    root = Path(root) if root is not None else default_models_root()
     if not root.is_dir():
         return []
     return sorted(p.parent for p in root.glob(f"*/*/{MODEL_FILE}") if not p.parent.name.startswith("."))
+
+
+def card_warnings(card: ModelCard, used: list[str], requested: list[str] | None) -> list[tuple[str, str]]:
+    """(warning, fix) pairs a reviewer must read before trusting the model's numbers, most serious first: a demo
+    model, quantisation deviations, a provider fallback, then the card's own warnings. Shared by `painwatch doctor`
+    and GET /api/model."""
+    warnings: list[tuple[str, str]] = []
+    if card.demo:
+        warnings.append((
+            f"{card.name}/{card.version} is a DEMO model: {card.intended_use or 'not for clinical use'}",
+            "export a model trained on real data and set model.path",
+        ))  # fmt: skip
+    quant = card.quantization or {}
+    if "int8" in quant and "fp32" in quant:
+        f1_drop = float(quant["fp32"].get("f1", 0)) - float(quant["int8"].get("f1", 0))
+        acc_drop = float(quant["fp32"].get("accuracy", 0)) - float(quant["int8"].get("accuracy", 0))
+        warnings.append((
+            f"INT8 model: F1 {f1_drop:.3f} and accuracy {acc_drop:.3f} below the fp32 model on held-out crops",
+            "use the fp32 export if that drop matters",
+        ))  # fmt: skip
+    elif "probs_max_abs_vs_fp32" in quant:
+        warnings.append((
+            f"fp16 weights: probabilities differ from fp32 by up to {float(quant['probs_max_abs_vs_fp32']):.2g}, "
+            f"Grad-CAM maps by up to {float(quant.get('maps_max_abs_vs_fp32', 0)):.2g}",
+            "use the fp32 export if that matters",
+        ))  # fmt: skip
+    elif quant:
+        method = quant.get("method") or quant.get("mode") or "see its card"
+        warnings.append((f"quantized model ({method})", "read the card's quantization section"))
+    if requested and used and used[0] != requested[0]:
+        warnings.append((f"asked for {requested[0]}, running on {used[0]}", "run `painwatch doctor`"))
+    warnings.extend((warning, "") for warning in card.warnings)
+    return warnings

@@ -10,10 +10,12 @@ import typer
 
 from service.audit_cli import audit_app
 from service.cli import models_app
+from service.doctor_cli import doctor_command
 from service.errors import UserError
 from service.logging_setup import configure_logging
 from service.serve_cli import serve_command
 from training.data.cli import data_app
+from training.evaluate.cli import eval_video_command
 from training.model.cli import export_command, model_app
 from training.train.cli import train_command
 
@@ -31,6 +33,8 @@ _app.command("train")(train_command)
 _app.add_typer(model_app, name="model")
 _app.command("export")(export_command)
 _app.command("serve")(serve_command)
+_app.command("doctor")(doctor_command)
+_app.command("eval-video")(eval_video_command)
 _app.add_typer(audit_app, name="audit")
 
 

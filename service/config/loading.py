@@ -1,7 +1,11 @@
 """Reading the config: a YAML file (or the embedded demo default) validated into ServiceSettings.
 
-Every problem becomes one UserError naming the file and the key path (e.g. `beds[0].source.path`), so
+Every problem becomes one line of a ConfigError naming the file, the line and the key path (e.g.
+`beds[0].source.path`), with a "did you mean" for a misspelt key or value (service/config/problems.py), so
 `painwatch serve --config bad.yaml` exits 2 with a message a person can act on.
+
+Relative paths in a config file (model.path, model.root, a video source's path, a RealSense recording, the TLS
+files, data_dir) resolve against the folder of that file, never the working directory.
 """
 
 from __future__ import annotations
@@ -10,16 +14,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from service.config.settings import ServiceSettings, default_data_dir, settings_from_dict
-from service.errors import UserError
+from service.config.problems import ConfigError, YamlSource, config_error, read_yaml_file, resolve_paths, validate
+from service.config.settings import ServiceSettings, default_data_dir
 
 logger = logging.getLogger(__name__)
 
 DEMO_BED_ID = "demo-1"
 DEMO_VIDEO_NAME = "synthetic-demo.mp4"
+EMBEDDED = "embedded default configuration"
 
 
 def demo_video_path(data_dir: Path) -> Path:
@@ -44,45 +48,38 @@ def default_config(data_dir: Path | None = None) -> dict[str, Any]:
 
 def load_settings(path: Path | None = None) -> ServiceSettings:
     """Settings from a YAML file, or the embedded demo default when `path` is None; env overrides apply."""
-    source = str(path) if path is not None else "embedded default configuration"
-    data = read_yaml(Path(path)) if path is not None else default_config()
-    try:
-        return settings_from_dict(data)
-    except ValidationError as exc:
-        raise UserError(f"{source}: invalid configuration:\n{format_errors(exc)}") from exc
+    if path is None:
+        settings = validate(ServiceSettings, default_config(), YamlSource(EMBEDDED))
+        return _demo_follows_data_dir(settings)
+    data, source = read_yaml_file(Path(path))
+    base = Path(source.origin).parent
+    return validate(ServiceSettings, resolve_paths(data, ServiceSettings, base), source)
+
+
+def _demo_follows_data_dir(settings: ServiceSettings) -> ServiceSettings:
+    """The embedded demo bed plays the video in data_dir, also when data_dir comes from the environment."""
+    wanted = demo_video_path(settings.data_dir)
+    bed = settings.beds[0]
+    if bed.source.type == "video" and bed.source.path != wanted:
+        source = bed.source.model_copy(update={"path": wanted})
+        settings.beds[0] = bed.model_copy(update={"source": source})
+    return settings
+
+
+def require_tls_files(settings: ServiceSettings) -> None:
+    """A missing certificate or key is one error naming its absolute path, before anything starts."""
+    for key in ("tls_certfile", "tls_keyfile"):
+        path = getattr(settings.server, key)
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"server.{key}: {path}: file not found")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: configuration file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: the configuration must be a mapping of keys (beds, model, ...)")
-    return data
+    """The mapping in a YAML file (for commands that read one section of a service config)."""
+    return read_yaml_file(Path(path))[0]
 
 
-def format_errors(exc: ValidationError) -> str:
-    lines = []
-    for error in exc.errors():
-        where = key_path(error["loc"])
-        if error["type"] == "extra_forbidden":
-            lines.append(f"  - {where}: unknown key")
-        else:
-            lines.append(f"  - {where}: {error['msg']}")
-    return "\n".join(lines)
-
-
-def key_path(loc: tuple[int | str, ...]) -> str:
-    """('beds', 0, 'video', 'path') -> 'beds[0].source.path' style; union tags (source type) are dropped."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif part in ("video", "camera", "realsense") and text.endswith("source"):
-            continue  # pydantic inserts the discriminator value into the path
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "(top level)"
+def format_errors(exc: ValidationError, model: type[BaseModel] | None = None, origin: str = "") -> str:
+    """The problem lines of a ValidationError of `model` (callers that validate one section themselves; without
+    the model class the key paths are still named, only the suggestions are missing)."""
+    return "\n".join(f"  - {p}" for p in config_error(exc, model, YamlSource(origin), "configuration").problems)

@@ -14,11 +14,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from service.aggregation import AggregationParams, Scale
 from service.alerts.params import AlertParams
 from service.inference import default_providers
+from service.model_card import default_models_root
+from service.model_card import installed_models_root as installed_models_root
+from service.paths import ConfigPath
 from service.sources.config import CaptureConfig, SourceConfig
 from service.vision.detectors import DETECTORS
 
 ENV_PREFIX = "PAINWATCH_"
-DEFAULT_MODEL = Path("exported_models/demo-synthetic/1")
+DEFAULT_MODEL = Path("demo-synthetic/1")
+"""The default model.path, relative to model.root."""
 
 
 def default_data_dir() -> Path:
@@ -63,21 +67,18 @@ class BedConfig(_Strict):
     )
 
 
-def installed_models_root() -> Path:
-    """The exported_models folder of this installation (beside the `service` package)."""
-    return Path(__file__).resolve().parents[2] / "exported_models"
-
-
 class ModelConfig(_Strict):
-    root: Path = Field(
-        default_factory=installed_models_root,
+    root: ConfigPath = Field(
+        default_factory=default_models_root,
         description="Folder of exported models (<root>/<name>/<version>/). `POST /api/model/reload` loads only from "
-        "here, by name and version, never an arbitrary path. Default: this installation's exported_models.",
+        "here, by name and version, never an arbitrary path. Default: $PAINWATCH_MODELS_ROOT, else this "
+        "installation's exported_models (the same from any working directory).",
     )
     path: Path = Field(
         default=DEFAULT_MODEL,
-        description="Exported model folder (model.onnx + model_card.json) or .onnx file; relative to the "
-        "working directory.",
+        description="Exported model folder (model.onnx + model_card.json) or .onnx file. Relative in a config "
+        "file: to that file's folder; the default (demo-synthetic/1) and a relative PAINWATCH_MODEL__PATH: to "
+        "model.root.",
     )
     providers: list[str] = Field(
         default_factory=default_providers,
@@ -91,6 +92,19 @@ class ModelConfig(_Strict):
     infer_timeout_s: float = Field(
         default=10.0, gt=0, description="A bed waiting longer than this for a result reports model_error."
     )
+    intra_op_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="ONNX Runtime compute threads of the shared inference session; null = this host's physical "
+        "cores (service/inference/model.py `session_options` documents the choice: no spinning, sequential).",
+    )
+
+    @model_validator(mode="after")
+    def _path_under_root(self) -> ModelConfig:
+        path = self.path.expanduser()
+        self.path = path if path.is_absolute() else self.root / path
+        return self
 
 
 class StreamConfig(_Strict):
@@ -127,10 +141,10 @@ class ServerConfig(_Strict):
         "snapshots are written, and the store queue is drained within this long; then the process exits 0 "
         "(clinical records still unwritten go to the dead-letter file).",
     )
-    tls_certfile: Path | None = Field(
+    tls_certfile: ConfigPath | None = Field(
         default=None, description="PEM certificate chain: the service speaks HTTPS/WSS itself (with tls_keyfile)."
     )
-    tls_keyfile: Path | None = Field(default=None, description="PEM private key of tls_certfile.")
+    tls_keyfile: ConfigPath | None = Field(default=None, description="PEM private key of tls_certfile.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Addresses of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (the "
@@ -338,15 +352,11 @@ class ServiceSettings(BaseSettings):
     supervision: SupervisionConfig = Field(
         default_factory=lambda: SupervisionConfig(), description="Thread supervision: stalls, restarts, backoff."
     )
-    data_dir: Path = Field(
+    data_dir: ConfigPath = Field(
         default_factory=default_data_dir,
-        description="Data folder: the generated synthetic demo video and the default SQLite database live here.",
+        description="Data folder (0700, owned by the service's user): the generated synthetic demo video, the "
+        "default SQLite database, review snapshots and the dead-letter file live here. Env PAINWATCH_DATA_DIR.",
     )
-
-    @field_validator("data_dir")
-    @classmethod
-    def _expand_home(cls, path: Path) -> Path:
-        return path.expanduser()
 
     @model_validator(mode="after")
     def _unique_bed_ids(self) -> ServiceSettings:

@@ -6,10 +6,11 @@ field carries a description so the config reference and JSON Schema explain them
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from service.paths import ConfigPath
 
 
 class _Strict(BaseModel):
@@ -20,7 +21,7 @@ class VideoSourceConfig(_Strict):
     """A video file played as if it were a camera (demo beds, tests, replays)."""
 
     type: Literal["video"] = Field(description="Source kind: a video file decoded with OpenCV.")
-    path: Path = Field(description="Video file to play (any container/codec OpenCV's FFmpeg backend reads).")
+    path: ConfigPath = Field(description="Video file to play (any container/codec OpenCV's FFmpeg backend reads).")
     loop: bool = Field(default=True, description="Start again from the first frame when the file ends.")
     realtime: bool = Field(
         default=True,
@@ -56,7 +57,7 @@ class RealSenseSourceConfig(_Strict):
     serial: str | None = Field(
         default=None, description="Serial number of the camera to use; unset = the first camera found."
     )
-    recording: Path | None = Field(
+    recording: ConfigPath | None = Field(
         default=None,
         description="A `.bag` or `.db3` recording to play back instead of a live camera (serial is then ignored); "
         "its own stream size and format are used.",

@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from service.errors import UserError
+from service.config.problems import read_yaml_file, validate
 from service.files import write_csv_atomic
 from service.vision.video import VideoError, probe_video
 from training.data.manifest import Video
@@ -85,18 +84,12 @@ class PlanConfig(BaseModel):
 
 
 def load_plan_config(path: Path | None) -> PlanConfig:
+    """The plan settings of a YAML file (None: the thesis defaults); problems are reported by the project's one
+    config error formatter (service/config/problems.py): file, line, key path, "did you mean"."""
     if path is None:
         return PlanConfig()
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        return PlanConfig.model_validate(raw)
-    except FileNotFoundError as exc:
-        raise UserError(f"{path}: plan config not found") from exc
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from exc
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"{path}: {problems}") from exc
+    data, source = read_yaml_file(Path(path), "plan config")
+    return validate(PlanConfig, data, source, "plan config")
 
 
 def build_plan(videos: Iterable[Video], config: PlanConfig) -> list[dict[str, object]]:

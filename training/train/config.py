@@ -1,28 +1,29 @@
 """The training config: strict pydantic models, loaded as the commented default YAML plus a preset or file.
 
 `load_config("mpain")` merges the shipped preset `mpain.yaml` onto `default.yaml`; `load_config(path)` merges
-the user's YAML file (which may name a preset to start from with `extends: mpain`). Unknown keys are
-UserErrors naming the key path, with a "did you mean" suggestion.
+the user's YAML file (which may name a preset to start from with `extends: mpain`). Problems are reported by the
+project's one config error formatter (service/config/problems.py): file, line, key path, "did you mean".
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from service.errors import UserError
+from service.config.problems import ConfigError, YamlSource, parse_yaml, read_yaml_file, suggest, validate
 
 logger = logging.getLogger(__name__)
 
 CONFIG_PACKAGE: Final = "training.configs"
 DEFAULT_NAME: Final = "default"
 PRESETS: Final = ("mpain", "icope", "mpain_icope", "videodol")
+"""The thesis's four experiments."""
+DEMO_PRESETS: Final = ("demo",)
+"""Not a thesis experiment: the synthetic demo model's recipe (`demo.yaml`)."""
 EXTENDS_KEY: Final = "extends"
 
 
@@ -34,6 +35,9 @@ class ModelConfig(_Strict):
     input_size: int = Field(description="Input side in pixels; a multiple of 32 (224 is the export contract).")
     l1: float = Field(ge=0, description="L1 coefficient on the head's Dense kernels.")
     dropout: float = Field(ge=0, lt=1, description="Dropout rate after each hidden Dense layer.")
+    trainable_from: Literal["conv5_1", "conv5_2", "conv5_3"] = Field(
+        description="First trainable layer: conv5_1 (thesis: block 5 + head) or later inside block 5."
+    )
 
     @field_validator("input_size")
     @classmethod
@@ -67,6 +71,12 @@ class TrainingConfig(_Strict):
     )
     cache_pool4: bool = Field(
         description="Train block 5 + head on cached pool4 features of un-augmented crops (needs augmentation off)."
+    )
+    unit_rms_features: bool = Field(
+        description="Scale the last frozen convolution so the trainable part's input has RMS 1 (exact: ReLU)."
+    )
+    standardize_head_input: bool = Field(
+        description="Fit with the GAP features standardised (training-part statistics), then fold that into fc1."
     )
 
 
@@ -107,6 +117,7 @@ class ReportConfig(_Strict):
 
 class TrainConfig(_Strict):
     experiment: str = Field(description="Experiment name for results, report and checkpoints.")
+    description: str = Field(default="", description="What the recipe is and why (shown in the report and card).")
     seed: int = Field(description="Seed for folds, initialisation, shuffling and augmentation.")
     model: ModelConfig = Field(description="Architecture arguments.")
     optimizer: OptimizerConfig = Field(description="Optimizer settings.")
@@ -144,44 +155,19 @@ def load_config(source: str | Path, overrides: dict[str, Any] | None = None) -> 
     layer, origin = _resolve(source)
     preset = layer.pop(EXTENDS_KEY, None)
     if preset is not None:
-        merged = deep_merge(merged, _read_packaged(_preset_name(str(preset), f"{origin}: {EXTENDS_KEY}")))
+        where = origin.where((EXTENDS_KEY,))
+        merged = deep_merge(merged, _read_packaged(_preset_name(str(preset), f"{where}: {EXTENDS_KEY}")))
     merged = deep_merge(merged, layer)
     if overrides:
         merged = deep_merge(merged, overrides)
     return validate_config(merged, origin)
 
 
-def validate_config(data: dict[str, Any], origin: str) -> TrainConfig:
-    """Validate a merged config dict; every problem becomes one line of a UserError naming the key path."""
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = [_describe(error, data) for error in exc.errors()]
-        raise UserError(f"{origin}: invalid training config:\n" + "\n".join(f"  - {p}" for p in problems)) from exc
-
-
-def _describe(error: Any, data: dict[str, Any]) -> str:
-    path = ".".join(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        parent = _lookup(TrainConfig, error["loc"][:-1])
-        known = list(parent.model_fields) if parent is not None else []
-        hint = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
-        suggestion = f"; did you mean `{'.'.join([*map(str, error['loc'][:-1]), hint[0]])}`?" if hint else ""
-        return f"unknown key `{path}`{suggestion} (known here: {', '.join(known)})"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"`{path}`: {message}" if path else message
-
-
-def _lookup(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The nested model class at a key path (None when the path does not lead to a model)."""
-    current: Any = model
-    for part in loc:
-        is_model = isinstance(current, type) and issubclass(current, BaseModel)
-        field = current.model_fields.get(str(part)) if is_model else None
-        if field is None:
-            return None
-        current = field.annotation
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+def validate_config(data: dict[str, Any], origin: str | YamlSource) -> TrainConfig:
+    """Validate a merged config dict; every problem becomes one line of a ConfigError naming the key path (and the
+    line, when the key is in the user's file), with a "did you mean" (service/config/problems.py)."""
+    source = origin if isinstance(origin, YamlSource) else YamlSource(origin)
+    return validate(TrainConfig, data, source, "training config")
 
 
 def deep_merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
@@ -195,41 +181,30 @@ def deep_merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _resolve(source: str | Path) -> tuple[dict[str, Any], str]:
+def _resolve(source: str | Path) -> tuple[dict[str, Any], YamlSource]:
     path = Path(source)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise UserError(f"{path}: config file not found (or give a preset: {', '.join(PRESETS)})")
-        return _parse(path.read_text(encoding="utf-8"), str(path)), str(path)
+            raise ConfigError(f"{path.absolute()}: config file not found (or give a preset: {', '.join(PRESETS)})")
+        return read_yaml_file(path, "training config")
     name = _preset_name(str(source), "--config")
-    return _read_packaged(name), f"preset {name}"
+    return _read_packaged(name), YamlSource(f"preset {name}")
 
 
 def _preset_name(name: str, where: str) -> str:
-    if name in PRESETS:
+    known = (*PRESETS, *DEMO_PRESETS)
+    if name in known:
         return name
-    hint = difflib.get_close_matches(name, PRESETS, n=1)
-    suggestion = f"; did you mean `{hint[0]}`?" if hint else ""
-    raise UserError(
-        f"{where}: `{name}` is neither a YAML file nor a preset{suggestion} (presets: {', '.join(PRESETS)})"
+    hint = suggest(name, list(known))
+    suggestion = f"; did you mean `{hint}`?" if hint else ""
+    raise ConfigError(
+        f"{where}: `{name}` is neither a YAML file nor a preset{suggestion} (presets: {', '.join(known)})"
     )
 
 
 def _read_packaged(name: str) -> dict[str, Any]:
     text = resources.files(CONFIG_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
-    return _parse(text, f"{name}.yaml")
-
-
-def _parse(text: str, origin: str) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{origin}: not valid YAML: {exc}") from exc
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{origin}: a training config must be a mapping of keys, got {type(data).__name__}")
-    return data
+    return parse_yaml(text, f"{name}.yaml", "training config")[0]
 
 
 def config_summary(config: TrainConfig) -> dict[str, Any]:

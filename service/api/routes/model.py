@@ -14,7 +14,7 @@ from service.api.deps import EngineerUser, RequireRole, access_control
 from service.api.state import ServiceState, get_state
 from service.auth import AccessControl, Role
 from service.inference import ModelLoadError
-from service.model_card import MODEL_FILE
+from service.model_card import MODEL_FILE, card_warnings
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +39,89 @@ def resolve_under_root(root: Path, name: str, version: str) -> Path:
     return folder
 
 
+class ModelWarning(BaseModel):
+    text: str
+    fix: str = Field(description="What to do about it ('' when nothing can be done here).")
+
+
+class MetricSummary(BaseModel):
+    name: str = Field(description="A cross-validation metric of the card (accuracy, f1, roc_auc, ...).")
+    mean: float | None
+    std: float | None
+    n: int | None = Field(description="Folds (or runs) averaged.")
+
+
+class DatasetFacts(BaseModel):
+    name: str
+    infants: int | None
+    frames: int | None
+    class_balance: dict[str, int]
+    synthetic: bool = Field(description="True when the card marks the dataset as synthetic (no real infants).")
+
+
+class ModelReport(BaseModel):
+    """The active model: the raw fields the dashboard has always had, plus typed ones for people to read."""
+
+    path: str
+    providers: list[str] = Field(description="ONNX Runtime providers the session really uses, in priority order.")
+    requested_providers: list[str] = Field(description="model.providers of the configuration.")
+    loaded_at: float
+    warmup_ms: float
+    sha256: str
+    card: dict[str, Any]
+    name: str
+    version: str
+    demo: bool
+    warnings: list[ModelWarning] = Field(
+        description="Most serious first: demo model, quantisation deviations, provider fallback, the card's own."
+    )
+    cv_metrics: list[MetricSummary]
+    datasets: list[DatasetFacts]
+
+
 def model_report(state: ServiceState) -> dict[str, Any]:
     active = state.engine.model
-    return {
-        "path": str(active.path),
-        "providers": active.providers,
-        "loaded_at": active.loaded_at,
-        "warmup_ms": active.warmup_ms,
-        "sha256": active.sha256,
-        "card": active.card.model_dump(mode="json"),
-    }
+    card = active.card
+    requested = list(state.settings.model.providers)
+    report = ModelReport(
+        path=str(active.path),
+        providers=list(active.providers),
+        requested_providers=requested,
+        loaded_at=active.loaded_at,
+        warmup_ms=active.warmup_ms,
+        sha256=active.sha256,
+        card=card.model_dump(mode="json"),
+        name=card.name,
+        version=card.version,
+        demo=card.demo,
+        warnings=[ModelWarning(text=t, fix=f) for t, f in card_warnings(card, active.providers, requested)],
+        cv_metrics=[_metric(name, value) for name, value in card.cv_metrics.items()],
+        datasets=[
+            DatasetFacts(
+                name=d.name,
+                infants=d.infants,
+                frames=d.frames,
+                class_balance=d.class_balance,
+                synthetic=bool((d.model_extra or {}).get("synthetic", False)),
+            )
+            for d in card.datasets
+        ],
+    )
+    return report.model_dump(mode="json")
 
 
-@router.get("", summary="The active model and its card")
+def _metric(name: str, value: Any) -> MetricSummary:
+    if isinstance(value, dict):
+        return MetricSummary(name=name, mean=_number(value.get("mean")), std=_number(value.get("std")),
+                             n=value.get("n") if isinstance(value.get("n"), int) else None)  # fmt: skip
+    return MetricSummary(name=name, mean=_number(value), std=None, n=None)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+@router.get("", summary="The active model and its card", response_model=ModelReport)
 def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
     return model_report(state)
 

@@ -35,7 +35,8 @@ def test_type_selects_the_model_and_defaults_follow_the_thesis_setup() -> None:
     video = ADAPTER.validate_python({"type": "video", "path": "demo.mp4"})
     camera = ADAPTER.validate_python({"type": "camera", "device": "rtsp://cam.local/stream"})
     realsense = ADAPTER.validate_python({"type": "realsense", "serial": "123456789"})
-    assert isinstance(video, VideoSourceConfig) and video.loop and video.realtime and video.path == Path("demo.mp4")
+    assert isinstance(video, VideoSourceConfig) and video.loop and video.realtime
+    assert video.path == Path("demo.mp4").absolute()  # paths are absolute once loaded
     assert isinstance(camera, CameraSourceConfig) and camera.device == "rtsp://cam.local/stream"
     by_index = ADAPTER.validate_python({"type": "camera", "device": 0})
     assert isinstance(by_index, CameraSourceConfig) and by_index.device == 0

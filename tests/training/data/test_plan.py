@@ -77,8 +77,9 @@ def test_custom_config_and_written_columns(tmp_path: Path, make_video) -> None: 
 
 def test_config_errors_name_the_key(tmp_path: Path) -> None:
     bad = tmp_path / "plan.yaml"
-    bad.write_text("rules:\n  - {scale: DAN, faces: [0], label_policy: nonpain, sample_fps: 1, fsp: 2}\n")
-    with pytest.raises(UserError, match=r"rules\.0\.fsp: Extra inputs are not permitted"):
+    bad.write_text("rules:\n  - {scale: DAN, faces: [0], label_policy: nonpain, sample_fsp: 2}\n")
+    typo = r"plan.yaml:2: rules\[0\]\.sample_fsp: unknown key; did you mean `rules\[0\]\.sample_fps`"
+    with pytest.raises(UserError, match=typo):
         load_plan_config(bad)
     overlap = tmp_path / "overlap.yaml"
     overlap.write_text(

@@ -55,7 +55,7 @@ def test_unknown_config_key(tiny_config, make_dataset, out: Path) -> None:  # ty
     config = tiny_config(extra="augmentation: {rotation_degree: 10}\n")
     result = painwatch("train", "--config", config, "--dataset", make_dataset(), "-o", out)
     assert_user_error(
-        result, "unknown key `augmentation.rotation_degree`; did you mean `augmentation.rotation_degrees`?"
+        result, "tiny.yaml:7: augmentation.rotation_degree: unknown key; did you mean `augmentation.rotation_degrees`?"
     )
     assert not out.exists()
 
