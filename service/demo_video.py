@@ -1,8 +1,13 @@
-"""The synthetic demo video: a real face photo (scikit-image's astronaut) moving slightly, then no face.
+"""The synthetic demo videos: a real face photo (scikit-image's astronaut), with or without pain cues, then no face.
 
-SYNTHETIC: it is not an infant and not a patient; it only exercises the live pipeline (face found,
-face lost, loop). Deterministic: the same parameters always give the same frames. Generated on first
-use by `painwatch serve` and cached under the data folder.
+- The scripted demo (`write_scripted_demo`, what `painwatch serve` plays with no config): calm -> a pain episode
+  (the synthetic cohort's cues, drawn by the same function, `service.synthetic.cues.draw_cues`) -> calm -> no
+  face -> calm, with its ground truth in a sidecar JSON beside it (`service/evaluation/truth.py`), so
+  `painwatch eval-video` can score the whole method on it.
+- The plain drifting photo (`write_demo_video`), used by tests and benchmarks.
+
+SYNTHETIC: it is not an infant and not a patient. Deterministic: the same parameters always give the same frames.
+Generated on first use by `painwatch serve` and cached under the data folder.
 """
 
 from __future__ import annotations
@@ -11,10 +16,16 @@ import logging
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from service.evaluation.truth import CueSpan, TruthSegment, VideoTruth, read_truth, truth_path_for, write_truth
+from service.synthetic.cues import CUES, draw_cues
+from service.synthetic.geometry import Keypoints
+from service.synthetic.pixels import blend_into
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +87,165 @@ def write_demo_video(path: Path, seconds: float = 8.0, fps: float = 15.0, face_u
     return path
 
 
-def ensure_demo_video(path: Path) -> Path:
-    """The cached demo video, generated if missing."""
+# -- the scripted demo: calm -> pain episode -> calm -> no face -> calm, with its ground truth ------------------
+
+ASTRONAUT_KEYPOINTS: tuple[tuple[float, float], ...] = (
+    (201.50, 104.90), (245.85, 109.10), (220.43, 127.26), (219.82, 148.61), (178.19, 115.72), (272.20, 123.87),
+)  # fmt: skip
+"""MediaPipe short-range's six keypoints on the 512-px astronaut photo (image mode; right eye, left eye, nose tip,
+mouth centre, right and left ear tragion), measured once and pinned so the video needs no detector to be made
+(tests/service/test_demo_video.py checks them against the detector)."""
+ASTRONAUT_FACE = (177.0, 82.0, 95.0)
+"""The detector's face box on the photo: x, y, side (pixels)."""
+
+SCRIPTED_FPS = 10.0
+SCRIPTED_FACE_PX = 180.0
+"""Side of the face in the 640x480 frame (the synthetic cohort's videos use 175-215 px)."""
+_SPRITE_SIDE = 400
+CUE_PHASE_S = 5.0
+"""Inside a pain segment the drawn cue set changes this often (a crying face is not a still)."""
+CUE_STRENGTH = 0.9
+PAIN_CUE_CYCLE: tuple[tuple[str, ...], ...] = (
+    ("brow_bulge", "eye_squeeze", "open_mouth"),
+    ("brow_bulge", "eye_squeeze", "nasolabial_furrow", "open_mouth"),
+    ("eye_squeeze", "nasolabial_furrow", "open_mouth"),
+)
+"""Cue sets drawn in turn during a pain segment; the crying mouth is in every one (as in the cohort, 2-4 cues)."""
+
+
+@dataclass(frozen=True)
+class ScriptStep:
+    label: str
+    """calm, pain or no_face."""
+    seconds: float
+
+
+DEMO_SCRIPT: tuple[ScriptStep, ...] = (
+    ScriptStep("calm", 30.0),
+    ScriptStep("pain", 70.0),
+    ScriptStep("calm", 100.0),
+    ScriptStep("no_face", 30.0),
+    ScriptStep("calm", 30.0),
+)
+"""30 s calm fills the 30 s observation window; 70 s of pain lets the DAN estimate reach 4 and a pain alert open
+(score >= 3 for 20 s); 100 s of calm lets the window empty (30 s) and the episode close (60 s below exit);
+30 s without a face (shorter than the 120 s no-face alert); then the face comes back calm."""
+DEMO_GENERATOR = "painwatch scripted demo v1 (astronaut photo, synthetic cohort cues, 10 fps)"
+"""Recorded in the sidecar; a cached demo made by another generator (or without a sidecar) is made again."""
+
+
+@dataclass(frozen=True)
+class _Sprite:
+    rgb: np.ndarray
+    alpha: np.ndarray
+    keypoints: Keypoints
+
+
+def _face_sprite(photo: np.ndarray) -> _Sprite:
+    """The photo's head scaled so the face is SCRIPTED_FACE_PX wide, under a soft elliptical outline."""
+    x, y, side = ASTRONAUT_FACE
+    scale = SCRIPTED_FACE_PX / side
+    centre = (_SPRITE_SIDE / 2.0, _SPRITE_SIDE * 0.52)
+    matrix = np.array([[scale, 0.0, centre[0] - scale * (x + side / 2.0)],
+                       [0.0, scale, centre[1] - scale * (y + side / 2.0)]])  # fmt: skip
+    rgb = cv2.warpAffine(photo, matrix, (_SPRITE_SIDE, _SPRITE_SIDE), flags=cv2.INTER_AREA,
+                         borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+    alpha = np.zeros((_SPRITE_SIDE, _SPRITE_SIDE), np.uint8)
+    axes = (round(SCRIPTED_FACE_PX * 0.95), round(SCRIPTED_FACE_PX * 1.08))
+    cv2.ellipse(alpha, (round(centre[0]), round(centre[1] - SCRIPTED_FACE_PX * 0.12)), axes, 0, 0, 360, 255, -1)
+    soft = cv2.GaussianBlur(alpha, (0, 0), SCRIPTED_FACE_PX * 0.08).astype(np.float32) / 255.0
+    points = np.asarray(ASTRONAUT_KEYPOINTS, np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    return _Sprite(rgb=rgb, alpha=soft, keypoints=Keypoints(points))
+
+
+def scripted_frame(t: float, label: str, cues: tuple[str, ...], sprite: _Sprite) -> np.ndarray:
+    """One frame at time t: the face swaying a few pixels (with `cues` drawn at its keypoints), or no face."""
+    width, height = FRAME_SIZE
+    frame = background(width, height).copy()
+    if label == "no_face":
+        return frame
+    dx = round(12 * math.sin(2 * math.pi * t / 4.0))
+    dy = round(6 * math.sin(2 * math.pi * t / 3.0))
+    x0 = (width - _SPRITE_SIDE) // 2 + dx
+    y0 = (height - _SPRITE_SIDE) // 2 + dy
+    region = frame[y0 : y0 + _SPRITE_SIDE, x0 : x0 + _SPRITE_SIDE]
+    blend_into(region, sprite.rgb, sprite.alpha)
+    if cues:
+        draw_cues(frame, sprite.keypoints.mapped(lambda p: p + np.array([x0, y0], np.float64)), cues, CUE_STRENGTH)
+    return frame
+
+
+def script_truth(script: tuple[ScriptStep, ...], fps: float, video_name: str | None = None) -> VideoTruth:
+    """The ground truth a script gives: segments snapped to frame times, and the cue spans drawn in pain."""
+    segments: list[TruthSegment] = []
+    spans: list[CueSpan] = []
+    frame = 0
+    for step in script:
+        if step.label not in ("calm", "pain", "no_face"):
+            raise ValueError(f"unknown script label {step.label!r}")
+        frames = round(step.seconds * fps)
+        if frames < 1:
+            raise ValueError(f"script step {step} is shorter than one frame at {fps:g} fps")
+        start, end = frame / fps, (frame + frames) / fps
+        segments.append(TruthSegment(start, end, step.label))
+        if step.label == "pain":
+            phase_frames = max(1, round(CUE_PHASE_S * fps))
+            for i, first in enumerate(range(frame, frame + frames, phase_frames)):
+                last = min(first + phase_frames, frame + frames)
+                cues = PAIN_CUE_CYCLE[i % len(PAIN_CUE_CYCLE)]
+                spans.append(CueSpan(first / fps, last / fps, cues, CUE_STRENGTH))
+        frame += frames
+    assert all(c in CUES for span in spans for c in span.cues)
+    return VideoTruth(
+        fps=fps, frame_count=frame, segments=tuple(segments), cues=tuple(spans), video=video_name, synthetic=True,
+        generator=DEMO_GENERATOR,
+    )  # fmt: skip
+
+
+def write_scripted_demo(
+    path: Path, script: tuple[ScriptStep, ...] = DEMO_SCRIPT, fps: float = SCRIPTED_FPS
+) -> tuple[Path, Path]:
+    """Write the scripted video (mp4v) and its truth sidecar beside it; returns (video, sidecar)."""
     path = Path(path)
-    if not path.is_file():
-        write_demo_video(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    truth = script_truth(script, fps, path.name)
+    logger.info("writing the scripted synthetic demo video %s (%d frames; done once, then cached)", path,
+                truth.frame_count)  # fmt: skip
+    sprite = _face_sprite(astronaut_rgb())
+    fd, staged_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
+    os.close(fd)
+    staged = Path(staged_name)
+    try:
+        writer = cv2.VideoWriter(str(staged), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)  # type: ignore[attr-defined]
+        if not writer.isOpened():
+            raise RuntimeError(f"OpenCV cannot write {staged}")
+        spans = list(truth.cues)
+        for index in range(truth.frame_count):
+            t = index / fps
+            label = truth.label_at(t)
+            span = next((s for s in spans if s.start_s - 1e-9 <= t < s.end_s - 1e-9), None)
+            cues = span.cues if span is not None and label == "pain" else ()
+            writer.write(cv2.cvtColor(scripted_frame(t, label, cues, sprite), cv2.COLOR_RGB2BGR))
+        writer.release()
+        os.replace(staged, path)
+    finally:
+        staged.unlink(missing_ok=True)
+    sidecar = write_truth(truth_path_for(path), truth)
+    logger.info("wrote the scripted synthetic demo video %s and its truth %s", path, sidecar)
+    return path, sidecar
+
+
+def ensure_demo_video(path: Path, script: tuple[ScriptStep, ...] = DEMO_SCRIPT, fps: float = SCRIPTED_FPS) -> Path:
+    """The cached scripted demo video, (re)generated when it, its sidecar, or the generator's version is missing
+    or different (an older cache holds the drifting-photo video without a sidecar)."""
+    path = Path(path)
+    sidecar = truth_path_for(path)
+    current = False
+    if path.is_file() and sidecar.is_file():
+        try:
+            current = read_truth(sidecar).generator == DEMO_GENERATOR
+        except Exception:  # an unreadable sidecar is simply made again
+            current = False
+    if not current:
+        write_scripted_demo(path, script, fps)
     return path

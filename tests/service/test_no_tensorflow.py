@@ -25,6 +25,7 @@ def test_service_package_does_not_import_training() -> None:
     code = (
         "import sys\n"
         "import service.api, service.serve, service.config, service.demo_video\n"
+        "import service.evaluation.replay, service.evaluation.evaluate, service.synthetic.cues\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'training'))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)

@@ -115,3 +115,64 @@ def write_constant_model(folder: Path, card_from: Path, pain: float = 0.1) -> Pa
     card.update(name="constant", version="1", demo=True)
     (folder / "model_card.json").write_text(json.dumps(card))
     return folder
+
+
+MOUTH_ROWS = (150, 175)
+MOUTH_COLS = (97, 127)
+"""Where the mouth lies in a 224-px crop of the scripted demo face (service/demo_video.py): its open crying mouth
+(the synthetic cohort's `open_mouth` cue, drawn in every pain phase) makes this patch dark, the calm smile bright."""
+MOUTH_THRESHOLD = 160.0
+"""Mean patch brightness (0-255) where the pain probability is 0.5; measured: calm crops 172-181, pain crops
+121-149."""
+MOUTH_GAIN = 0.5
+
+
+def write_dark_mouth_model(folder: Path, card_from: Path, invert: bool = False) -> Path:
+    """A valid exported-model folder whose pain probability is a known function of the crop: with m the mean of the
+    crop's pixels in MOUTH_ROWS x MOUTH_COLS (all channels), p = sigmoid(MOUTH_GAIN * (MOUTH_THRESHOLD - m)), so a
+    crying mouth gives p ~ 1 and a calm one p ~ 0 (`invert`: the opposite). `probs` = [1 - p, p]; `gradcam` = 0.5."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = "N"
+    gain = -MOUTH_GAIN if invert else MOUTH_GAIN
+    consts = [
+        numpy_helper.from_array(np.array([0, MOUTH_ROWS[0], MOUTH_COLS[0], 0], np.int64), "starts"),
+        numpy_helper.from_array(np.array([2**31 - 1, MOUTH_ROWS[1], MOUTH_COLS[1], 3], np.int64), "ends"),
+        numpy_helper.from_array(np.array(MOUTH_THRESHOLD, np.float32), "threshold"),
+        numpy_helper.from_array(np.array(gain, np.float32), "gain"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([-1, 1, 1, 1], np.int64), "shape_cam"),
+        numpy_helper.from_array(np.full((1, 2, 14, 14), 0.5, np.float32), "half_cam"),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["image", "starts", "ends"], ["patch"]),
+        helper.make_node("ReduceMean", ["patch"], ["mean"], axes=[1, 2, 3], keepdims=0),
+        helper.make_node("Sub", ["threshold", "mean"], ["margin"]),
+        helper.make_node("Mul", ["margin", "gain"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["p"]),
+        helper.make_node("Unsqueeze", ["p", "axis1"], ["p1"]),
+        helper.make_node("Sub", ["one", "p1"], ["q1"]),
+        helper.make_node("Concat", ["q1", "p1"], ["probs"], axis=1),
+        helper.make_node("Mul", ["p1", "zero"], ["nothing"]),
+        helper.make_node("Reshape", ["nothing", "shape_cam"], ["nothing_cam"]),
+        helper.make_node("Add", ["half_cam", "nothing_cam"], ["gradcam"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "dark_mouth",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [n, 224, 224, 3])],
+        [
+            helper.make_tensor_value_info("probs", TensorProto.FLOAT, [n, 2]),
+            helper.make_tensor_value_info("gradcam", TensorProto.FLOAT, [n, 2, 14, 14]),
+        ],
+        initializer=consts,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, folder / "model.onnx")
+    card = json.loads((card_from / "model_card.json").read_text())
+    card.update(name="dark-mouth-inverted" if invert else "dark-mouth", version="1", demo=True)
+    (folder / "model_card.json").write_text(json.dumps(card))
+    return folder
