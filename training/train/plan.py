@@ -34,6 +34,8 @@ class Plan:
     backbone_weights: Path | None
     run_dir: Path
     command: str
+    feature_scale: float | None = None
+    """Set by the trainer with training.unit_rms_features: the factor on the last frozen convolution."""
 
     @property
     def labels(self) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 
 from service.files import atomic_open, write_csv_atomic
 from training.data.schema import LABELS
+from training.model.architecture import split_layer
 from training.train import figures
 from training.train.config import config_summary
 from training.train.metrics import METRICS
@@ -97,8 +98,9 @@ def build_results(
             "split_check": {k: v for k, v in plan.split_check.items() if k != "folds"},
             "cache_pool4": {
                 "used": config.training.cache_pool4,
-                "note": CACHE_NOTE[0] if config.training.cache_pool4 else CACHE_NOTE[1],
+                "note": _cache_note(config),
             },
+            "recipe": config.description or None,
             "backbone_weights": str(plan.backbone_weights) if plan.backbone_weights else None,
             "warnings": warnings,
             "folds": folds,
@@ -118,17 +120,41 @@ def _thesis_reference(experiment: str) -> dict[str, Any] | None:
     return {name: {"mean": mean, "std": std} for name, (mean, std) in table.items()}
 
 
+def _cache_note(config: Any) -> str:
+    if not config.training.cache_pool4:
+        return CACHE_NOTE[1]
+    trainable_from = config.model.trainable_from
+    if trainable_from == "conv5_1":
+        return CACHE_NOTE[0]
+    split = split_layer(trainable_from)
+    return f"{trainable_from} onward + head trained on cached {split} features of un-augmented crops (augmentation off)"
+
+
+def _share_summary(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    shares = np.array(pairs)
+    inside, area = float(shares[:, 0].mean()), float(shares[:, 1].mean())
+    return {
+        "pain_test_crops": len(pairs),
+        "mean_share_inside_masks": inside,
+        "mean_mask_area_share": area,
+        "ratio": inside / area if area > 0 else None,
+    }
+
+
 def _mask_share(outcomes: list[FoldOutcome]) -> dict[str, Any] | None:
     pairs = [pair for o in outcomes for pair in o.mask_shares]
     if not pairs:
         return None
-    shares = np.array(pairs)
+    per_cue: dict[str, list[tuple[float, float]]] = {}
+    for outcome in outcomes:
+        for cue, cue_pairs in outcome.cue_shares.items():
+            per_cue.setdefault(cue, []).extend(cue_pairs)
     return {
-        "pain_test_crops": len(pairs),
-        "mean_share_inside_masks": float(shares[:, 0].mean()),
-        "mean_mask_area_share": float(shares[:, 1].mean()),
+        **_share_summary(pairs),
+        "per_cue": {cue: _share_summary(per_cue[cue]) for cue in sorted(per_cue)},
         "meaning": "share of the pain-class Grad-CAM mass inside the drawn cue masks, mean over pain test crops; "
-        "the mask area share is what a uniform map would give",
+        "the mask area share is what a uniform map would give; ratio = share / area share (1 = no better than "
+        "uniform). per_cue: the same for each cue group's own pixels, over the pain test crops showing that cue",
     }
 
 
@@ -212,19 +238,48 @@ def _facts(results: dict[str, Any]) -> list[str]:
         f"Final checkpoint: `{results['final']['folder']}` — {results['final']['final_model']}",
         f"Run time: {results['seconds']:.0f} s",
     ]
+    if results.get("recipe"):
+        facts.insert(1, f"Recipe: {results['recipe']}")
     share = results.get("gradcam_mask_share")
     if share:
+        ratio = share.get("ratio")
         facts.append(
             f"Grad-CAM on the cue masks: {share['mean_share_inside_masks']:.1%} of the pain-class map mass lies "
             f"inside the drawn cue masks (mean over {share['pain_test_crops']} pain test crops); the masks cover "
             f"{share['mean_mask_area_share']:.1%} of a crop, which is what a uniform map would give"
+            + (f" (ratio {ratio:.2f}x)" if ratio is not None else "")
         )
     facts.extend(f"Warning: {w}" for w in results["warnings"])
     return facts
 
 
+def _cue_lines(results: dict[str, Any]) -> list[str]:
+    share = results.get("gradcam_mask_share") or {}
+    per_cue = share.get("per_cue") or {}
+    if not per_cue:
+        return []
+    lines = [
+        "",
+        "## Grad-CAM in the cue masks, per cue group (pain test crops)",
+        "",
+        "Share of the pain-class Grad-CAM mass inside the group's own drawn pixels, over the pain test crops showing "
+        "that cue, against the share of the crop those pixels cover (what a uniform map would give).",
+        "",
+        "| Cue group | Crops | Mass inside | Area share | Ratio |",
+        "|---|---|---|---|---|",
+    ]
+    rows = [("all cues (union)", share), *per_cue.items()]
+    for name, item in rows:
+        ratio = item.get("ratio")
+        lines.append(
+            f"| {name} | {item['pain_test_crops']} | {item['mean_share_inside_masks']:.1%} | "
+            f"{item['mean_mask_area_share']:.1%} | {'-' if ratio is None else f'{ratio:.2f}x'} |"
+        )
+    return lines
+
+
 def _split_lines(results: dict[str, Any]) -> list[str]:
-    header = "| Fold | Train infants / crops | Validation infants / crops | Test infants / crops | Epochs (kept) |"
+    header = "| Fold | Train groups / crops | Validation groups / crops | Test groups / crops | Epochs (kept) |"
     lines = [header, "|---|---|---|---|---|"]
     for f in results["folds"]:
         lines.append(
@@ -242,7 +297,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     lines += ["", "## Results (pain is the positive class; std over folds, ddof 0)", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
-    lines += ["", "## Splits (grouped by infant)", "", *_split_lines(results), "", "## Figures", ""]
+    lines += _cue_lines(results)
+    lines += ["", "## Splits (grouped by infant and face photograph)", "", *_split_lines(results), "", "## Figures", ""]
     lines += [f"![{Path(name).stem}]({name})" for name in results.get("figures", [])]
     lines += ["", "Per-crop test probabilities: `predictions.csv`; checkpoints: `fold_*/`, `final/`."]
     return "\n".join(lines) + "\n"

@@ -18,10 +18,10 @@ import numpy as np
 import tensorflow as tf
 
 from training.data.schema import LABELS
-from training.model.architecture import block5_head, build_model
+from training.model.architecture import block5_head, build_model, split_layer
 from training.model.checkpoint import load_checkpoint, save_checkpoint
 from training.model.weights import load_backbone_weights
-from training.train import cache, explain, report
+from training.train import cache, explain, report, standardize
 from training.train.config import TrainConfig, config_summary
 from training.train.data import feature_dataset, image_dataset
 from training.train.fit import FitResult, fit
@@ -47,11 +47,18 @@ class FoldOutcome:
     pain_prob: np.ndarray
     examples: list[explain.CamExample] = field(default_factory=list)
     mask_shares: list[tuple[float, float]] = field(default_factory=list)
+    cue_shares: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
 
 def _new_model(config: TrainConfig) -> keras.Model:
     m = config.model
-    return build_model(input_size=m.input_size, l1=m.l1, dropout=m.dropout, seed=config.seed)
+    return build_model(
+        input_size=m.input_size, l1=m.l1, dropout=m.dropout, seed=config.seed, trainable_from=m.trainable_from
+    )
+
+
+def _split(config: TrainConfig) -> str:
+    return split_layer(config.model.trainable_from)
 
 
 @contextmanager
@@ -108,11 +115,22 @@ def _execute(plan: Plan, warnings: list[str]) -> dict[str, Any]:
 
 
 def _maybe_cache(plan: Plan) -> tuple[np.ndarray | None, str | None]:
-    if not plan.config.training.cache_pool4:
+    config = plan.config
+    size, batch, split = config.model.input_size, config.training.batch_size, _split(config)
+    if not config.training.cache_pool4:
+        if config.training.unit_rms_features:
+            sample = [plan.paths[i] for i in cache.rms_sample(len(plan.paths))]
+            plan.feature_scale = cache.unit_rms_factor(
+                cache.pool4_features(_fold_model(plan), sample, size, batch, split)
+            )
+            logger.info("unit-RMS features: %s output scaled by %.4g", split, plan.feature_scale)
         return None, None
-    model = _fold_model(plan)
-    feats = cache.pool4_features(model, plan.paths, plan.config.model.input_size, plan.config.training.batch_size)
-    return feats, cache.frozen_fingerprint(model)
+    feats = cache.pool4_features(_fold_model(plan), plan.paths, size, batch, split=split)
+    if config.training.unit_rms_features:
+        plan.feature_scale = cache.unit_rms_factor(feats)
+        feats *= np.float32(plan.feature_scale)
+        logger.info("unit-RMS features: %s output scaled by %.4g", split, plan.feature_scale)
+    return feats, cache.frozen_fingerprint(_fold_model(plan))
 
 
 def _fold_model(plan: Plan) -> keras.Model:
@@ -120,6 +138,8 @@ def _fold_model(plan: Plan) -> keras.Model:
     model = _new_model(plan.config)
     if plan.backbone_weights is not None:
         load_backbone_weights(model, plan.backbone_weights)
+    if plan.feature_scale is not None:
+        cache.scale_frozen_output(model, _split(plan.config), plan.feature_scale)
     return model
 
 
@@ -160,7 +180,9 @@ def _train(
             raise RuntimeError("pool4 cache does not match this model's frozen weights")
         train_ds = feature_dataset(features[train_idx], labels[train_idx], batch, shuffle_seed=shuffle_seed)
         val_ds = feature_dataset(features[val_idx], labels[val_idx], batch) if len(val_idx) else None
-        return fit(block5_head(model), train_ds, val_ds, labels[train_idx], config, label)
+        stats_ds = feature_dataset(features[train_idx], labels[train_idx], batch).map(lambda x, _y: x)
+        head = block5_head(model, _split(config))
+        return _fit(head, train_ds, val_ds, stats_ds, labels[train_idx], config, label)
     aug = config.augmentation
     train_ds = image_dataset(
         [paths[i] for i in train_idx],
@@ -177,13 +199,34 @@ def _train(
         val_ds = image_dataset(
             [paths[i] for i in val_idx], labels[val_idx], size, batch, augmentation=val_aug, augment_seed=-shuffle_seed
         )
-    return fit(model, train_ds, val_ds, labels[train_idx], config, label)
+    stats_ds = image_dataset([paths[i] for i in train_idx], labels[train_idx], size, batch).map(lambda x, _y: x)
+    return _fit(model, train_ds, val_ds, stats_ds, labels[train_idx], config, label)
+
+
+def _fit(
+    net: keras.Model,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset | None,
+    stats_ds: tf.data.Dataset,
+    train_labels: np.ndarray,
+    config: TrainConfig,
+    label: str,
+) -> FitResult:
+    """`fit`, or with training.standardize_head_input: fit with the GAP features standardised (statistics of the
+    un-augmented training crops), then fold the standardisation into fc1 (`standardize.py`)."""
+    if not config.training.standardize_head_input:
+        return fit(net, train_ds, val_ds, train_labels, config, label)
+    mean, std = standardize.gap_statistics(net, stats_ds)
+    result = fit(standardize.with_standardized_gap(net, mean, std), train_ds, val_ds, train_labels, config, label)
+    standardize.fold_into_fc1(net, mean, std)
+    return result
 
 
 def _predict(plan: Plan, model: keras.Model, test_idx: np.ndarray, features: np.ndarray | None) -> np.ndarray:
     batch = plan.config.training.batch_size
     if features is not None:
-        probs = block5_head(model).predict(feature_dataset(features[test_idx], plan.labels[test_idx], batch), verbose=0)
+        head = block5_head(model, _split(plan.config))
+        probs = head.predict(feature_dataset(features[test_idx], plan.labels[test_idx], batch), verbose=0)
     else:
         test_paths = [plan.paths[i] for i in test_idx]
         test_ds = image_dataset(test_paths, plan.labels[test_idx], plan.config.model.input_size, batch)
@@ -200,8 +243,12 @@ def _explain(plan: Plan, model: keras.Model, outcome: FoldOutcome) -> None:
     )
     masked = [plan.samples[i] for i in test if plan.samples[i].label == 1 and plan.samples[i].mask_path is not None]
     masked = masked[: plan.config.report.mask_share_max_crops]
-    outcome.mask_shares = explain.mask_shares(
-        model, [s.path for s in masked], [s.mask_path for s in masked if s.mask_path is not None], size
+    outcome.mask_shares, outcome.cue_shares = explain.all_mask_shares(
+        model,
+        [s.path for s in masked],
+        [s.mask_path for s in masked if s.mask_path is not None],
+        [s.cue_mask_path for s in masked],
+        size,
     )
 
 

@@ -137,4 +137,9 @@ def check_leakage(folds: list[Fold], groups: np.ndarray) -> dict[str, Any]:
                 **{f"{name}_frames": len(getattr(fold, name)) for name in parts},
             }
         )
-    return {"leakage_check": "passed", "rule": "no infant in two of train/validation/test", "folds": per_fold}
+    return {
+        "leakage_check": "passed",
+        "rule": "no group (an infant, or every infant whose face comes from one photograph) in two of "
+        "train/validation/test",
+        "folds": per_fold,
+    }

@@ -138,3 +138,43 @@ def test_train_only_dataset_never_reaches_validation_or_test(make_dataset, tiny_
         assert extra <= set(fold.train)
         assert not extra & (set(fold.validation) | set(fold.test))
         assert len(fold.validation) > 0
+
+
+DEMO_LIKE = """extends: mpain
+seed: 7
+description: tiny demo-like recipe
+model: {input_size: 64, trainable_from: conv5_3, l1: 0.0, dropout: 0.0}
+training:
+  {batch_size: 8, max_epochs: 2, early_stopping: {patience: 2}, cache_pool4: true, unit_rms_features: true,
+   standardize_head_input: true}
+augmentation: {enabled: false}
+evaluation: {folds: 2, final_model: retrain_all}
+report: {gradcam_per_group: 2}
+"""
+
+
+def test_demo_recipe_trains_on_cached_conv5_2_and_exports_the_thesis_layout(make_dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from training.model.checkpoint import load_checkpoint
+
+    csv_path, out, config = make_dataset(), tmp_path / "run", tmp_path / "demo_like.yaml"
+    config.write_text(DEMO_LIKE, encoding="utf-8")
+    args = ["train", "--config", str(config), "--dataset", str(csv_path), "-o", str(out)]
+    result = CliRunner().invoke(_app, args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["recipe"] == "tiny demo-like recipe"
+    assert results["cache_pool4"]["note"].startswith("conv5_3 onward + head trained on cached conv5_2 features")
+    assert results["final"]["final_model"] == "retrained on all data"
+    report = (out / "report.md").read_text()
+    assert "Recipe: tiny demo-like recipe" in report and "## Grad-CAM in the cue masks, per cue group" not in report
+    final = load_checkpoint(out / "final").model
+    assert "gap_standardize" not in [layer.name for layer in final.layers]  # folded into fc1: the thesis layout
+    # A saved fold model reproduces the fold's test predictions from images: the unit-RMS factor and the
+    # standardisation are both inside its weights.
+    from training.train.data import load_images
+
+    with open(out / "predictions.csv", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["fold"] == "1"]
+    fold_model = load_checkpoint(out / "fold_1").model
+    probs = fold_model.predict(load_images([Path(r["crop_path"]) for r in rows], 64), verbose=0)[:, 1]
+    np.testing.assert_allclose(probs, [float(r["pain_prob"]) for r in rows], atol=1e-4)

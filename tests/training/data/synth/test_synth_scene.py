@@ -12,7 +12,7 @@ from training.data.synth.cues import CUES
 from training.data.synth.faces import HeadSprite, Identity, detect_base_photos, make_identities, render_head
 from training.data.synth.geometry import Keypoints
 from training.data.synth.poses import still_pose
-from training.data.synth.scene import compose_frame, make_background
+from training.data.synth.scene import CUE_BITS, compose_frame, cue_labels_of, cue_masks_from_labels, make_background
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +74,21 @@ def test_pacifier_hides_the_mouth_from_the_mask(heads: list[tuple[Identity, Head
     bare = compose_frame(make_background(identity), sprite, identity, pose, ("nasolabial_furrow",))
     covered = compose_frame(make_background(identity), sprite, identity, pose, ("nasolabial_furrow",), pacifier=True)
     assert 0 < (covered.cue_mask > 0).sum() < (bare.cue_mask > 0).sum()
+
+
+def test_cue_labels_mark_each_cue_with_its_own_bit(heads: list[tuple[Identity, HeadSprite]]) -> None:
+    identity, sprite = heads[1]
+    pose = still_pose(identity, np.random.default_rng(5))
+    background = make_background(identity)
+    both = compose_frame(background, sprite, identity, pose, ("brow_bulge", "open_mouth"))
+    assert both.cue_labels is not None
+    masks = cue_masks_from_labels(both.cue_labels)
+    assert set(masks) == set(CUES) and not masks["eye_squeeze"].any() and not masks["nasolabial_furrow"].any()
+    np.testing.assert_array_equal(both.cue_labels > 0, both.cue_mask > 0)
+    for cue in ("brow_bulge", "open_mouth"):
+        alone = compose_frame(background, sprite, identity, pose, (cue,))
+        np.testing.assert_array_equal(masks[cue], alone.cue_mask > 0)  # each bit is exactly that cue's pixels
+        assert (alone.cue_labels == CUE_BITS[cue]).sum() == (alone.cue_mask > 0).sum()
+    brow_y, mouth_y = (np.nonzero(masks[c])[0].mean() for c in ("brow_bulge", "open_mouth"))
+    assert brow_y < mouth_y
+    assert cue_labels_of({}, (4, 4)).sum() == 0
