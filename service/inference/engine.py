@@ -85,16 +85,18 @@ class InferenceEngine:
         on_batch: BatchObserver | None = None,
         on_invalid: Callable[[str], None] | None = None,
         stall_after_s: float = 20.0,
+        intra_op_threads: int | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         self._providers = providers
+        self._intra_op_threads = intra_op_threads
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self._on_batch = on_batch
         self._on_invalid = on_invalid
         self._stall_after_s = stall_after_s
-        self._model = load_model(model_path, providers)
+        self._model = load_model(model_path, providers, intra_op_threads)
         self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._reload_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -179,7 +181,7 @@ class InferenceEngine:
     def reload(self, path: Path) -> ModelCard:
         """Load + check + warm up the new model, then swap; a bad file raises ModelLoadError, old model stays."""
         with self._reload_lock:  # two reloads at once would race on which one ends up active
-            candidate = load_model(path, self._providers)
+            candidate = load_model(path, self._providers, self._intra_op_threads)
             previous = self._model
             self._model = candidate  # one reference assignment: batches see either model whole
             self.reloads += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,51 @@ class LoadedModel:
         return _run(self.session, images)
 
 
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads of one core count once); at least 1."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            return max(1, len(cpus))
+        cores.add((package, core))
+    return max(1, len(cores))
+
+
+def session_options(intra_op_threads: int | None = None) -> ort.SessionOptions:
+    """The engine's ONNX Runtime settings, chosen for one session shared by every bed on a CPU host.
+
+    - intra-op threads = physical cores (or `model.intra_op_threads`): the convolutions are the whole cost and
+      scale with real cores; hyper-threads add contention, not throughput.
+    - no spinning: by default ORT's pool threads busy-wait between operators, which on a small host burns the
+      cores the beds' MediaPipe detectors, video decoding, JPEG encoding and the API need; idle pool threads now
+      sleep, so the engine takes CPU only while it computes. MediaPipe is called from the bed threads (3-9 ms
+      per frame, measured in bench/results/serve.json) with its own default threading, so the two overlap
+      only during those short bursts instead of contending with spinning threads all the time.
+    - one operator at a time (sequential execution, one inter-op thread): VGG is a chain, nothing to overlap.
+    - all graph optimisations (constant folding, Conv+ReLU fusion, QDQ fusion for INT8 models).
+    - memory arena and memory patterns on: the batch shapes repeat (1..max_batch), so buffers are reused.
+    """
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # ORT warnings about unused initialisers are noise here
+    options.intra_op_num_threads = intra_op_threads or physical_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return options
+
+
 def default_providers() -> list[str]:
     """CUDA when this onnxruntime build offers it (onnxruntime-gpu on a GPU machine), else CPU."""
     available = ort.get_available_providers()
@@ -72,8 +118,10 @@ def resolve_model_file(path: Path) -> Path:
     return candidate
 
 
-def load_model(path: Path, providers: list[str] | None = None) -> LoadedModel:
-    """Load, check names/shapes against the contract, warm up with one dummy batch; raise ModelLoadError if bad."""
+def load_model(path: Path, providers: list[str] | None = None, intra_op_threads: int | None = None) -> LoadedModel:
+    """Load, check names/shapes against the contract, warm up with one dummy batch; raise ModelLoadError if bad.
+
+    `intra_op_threads`: ONNX Runtime compute threads (None: physical cores; see `session_options`)."""
     model_file = resolve_model_file(path)
     wanted = providers or default_providers()
     unknown = [p for p in wanted if p not in ort.get_available_providers()]
@@ -82,8 +130,7 @@ def load_model(path: Path, providers: list[str] | None = None) -> LoadedModel:
             f"inference providers {unknown} are not available in this onnxruntime build "
             f"(available: {ort.get_available_providers()})"
         )
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # ORT warnings about unused initialisers are noise here
+    options = session_options(intra_op_threads)
     try:
         session = ort.InferenceSession(str(model_file), sess_options=options, providers=wanted)
     except Exception as exc:  # ORT raises its own exception types for corrupt/unsupported files

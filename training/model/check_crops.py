@@ -87,6 +87,13 @@ def astronaut_crops(input_size: int) -> np.ndarray:
     return np.stack([crop, crop[:, ::-1]]).astype(np.float32)
 
 
+def check_labels(dataset: Path | None, limit: int = 8) -> np.ndarray | None:
+    """The labels (1 = pain) of the crops `check_images` picks from `dataset`, in the same order; None without one."""
+    if dataset is None:
+        return None
+    return np.array([row.label for row in balanced_sample(read_dataset(dataset), limit)])
+
+
 def check_images(input_size: int, dataset: Path | None, limit: int = 8) -> tuple[np.ndarray, str]:
     """(images, description) for parity checks: dataset crops if given, else the astronaut crops."""
     if dataset is None:

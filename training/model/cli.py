@@ -62,6 +62,23 @@ def seal(
     typer.echo(f"{folder}: sealed (sha256 {sha}; reference set: {source})")
 
 
+@model_app.command("evaluate")
+def evaluate(
+    folder: Annotated[Path, typer.Argument(help="An exported model folder (model.onnx + model_card.json).")],
+    dataset: Annotated[Path, typer.Option("--dataset", "-d", help="dataset.csv the model never saw.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result as JSON here.")] = None,
+) -> None:
+    """Metrics (pain positive) and, with cue masks, the Grad-CAM share inside them (per cue group) of an exported
+    model on a dataset, with ONNX Runtime."""
+    from training.model.evaluate import evaluate_model, summary_lines, write_evaluation
+
+    result = evaluate_model(folder, dataset)
+    if out is not None:
+        write_evaluation(out, result)
+    for line in summary_lines(result):
+        typer.echo(line)
+
+
 def export_command(
     checkpoint: Annotated[Path, typer.Argument(help="Checkpoint folder (model.keras + checkpoint.json).")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Target folder, e.g. exported_models/NAME/VERSION/.")],
@@ -79,16 +96,33 @@ def export_command(
     fp16_weights: Annotated[
         bool, typer.Option("--fp16-weights", help="Store weights as float16 (half size), compute in float32.")
     ] = False,
+    fp16_max_prob_change: Annotated[
+        float, typer.Option(help="--fp16-weights: refuse when a probability moves more than this vs float32.")
+    ] = 2e-3,
+    fp16_max_map_change: Annotated[
+        float, typer.Option(help="--fp16-weights: refuse when a Grad-CAM cell moves more than this vs float32.")
+    ] = 2e-2,
+    int8_blocks: Annotated[
+        bool,
+        typer.Option(
+            "--int8-blocks",
+            help="INT8 for VGG blocks 1-4, float32 for block 5 and the head (Grad-CAM stays faithful); needs "
+            "--calibration; refused beyond fixed limits (probs 0.02, F1 drop 0.02, Grad-CAM mean 0.05, argmax 95%).",
+        ),
+    ] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing export folder.")] = False,
 ) -> None:
     """Export a checkpoint to ONNX (probs + Grad-CAM) with its model card, after checking parity."""
     if int8 and calibration is None:
         raise UserError("--int8 needs --calibration DATASET (a dataset.csv of face crops)")
-    if int8 and fp16_weights:
-        raise UserError("choose one of --int8 and --fp16-weights")
-    if calibration is not None and not int8:
-        raise UserError("--calibration is only used with --int8")
+    if int8_blocks and calibration is None:
+        raise UserError("--int8-blocks needs --calibration DATASET (a dataset.csv of face crops)")
+    if sum((int8, int8_blocks, fp16_weights)) > 1:
+        raise UserError("choose one of --int8, --int8-blocks and --fp16-weights")
+    if calibration is not None and not (int8 or int8_blocks):
+        raise UserError("--calibration is only used with --int8 or --int8-blocks")
     from training.model.export import ExportOptions, export_checkpoint
+    from training.model.fp16_weights import Fp16Limits
 
     out = Path(out)
     options = ExportOptions(
@@ -99,6 +133,8 @@ def export_command(
         command=shlex.join(["painwatch", *sys.argv[1:]]),
         int8=int8,
         fp16_weights=fp16_weights,
+        fp16_limits=Fp16Limits(probs=fp16_max_prob_change, maps=fp16_max_map_change),
+        int8_blocks=int8_blocks,
         calibration=calibration,
         max_f1_drop=max_f1_drop,
     )
@@ -114,6 +150,14 @@ def export_command(
         typer.echo(
             f"float16 weights: probs moved by {q['probs_max_abs_vs_fp32']:.2g}, "
             f"maps by {q['maps_max_abs_vs_fp32']:.2g} vs the float32 graph"
+        )
+    elif result.quantization and int8_blocks:
+        m = result.quantization["measured"]
+        f1 = "not measured" if m["f1_drop"] is None else f"{m['f1_fp32']:.3f} -> {m['f1_candidate']:.3f}"
+        typer.echo(
+            f"INT8 blocks 1-4 ({result.quantization['quantized_nodes']} nodes), vs fp32 on {m['crops']} crops: "
+            f"probs max {m['probs_max_abs_vs_fp32']:.2g}, F1 {f1}, Grad-CAM mean {m['maps_mean_abs_vs_fp32']:.2g}, "
+            f"argmax cell kept on {m['argmax_cell_agreement']:.0%}"
         )
     elif result.quantization:
         q = result.quantization

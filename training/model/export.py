@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import keras
 import numpy as np
@@ -30,10 +30,14 @@ from service.inference.provenance import write_provenance
 from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, DatasetSummary, ModelCard, TensorSpec
 from service.vision.crop import CropSpec
 from training.model import architecture
-from training.model.check_crops import check_images
+from training.model.check_crops import check_images, check_labels
 from training.model.checkpoint import Checkpoint, load_checkpoint
+from training.model.fp16_weights import Fp16Limits
 from training.model.gradcam import NORM_EPS, ForwardGradCAM, gradcam_reference
 from training.model.onnx_graph import dedupe_transposed_weights, set_metadata
+
+if TYPE_CHECKING:
+    from training.model.int8_blocks import Int8BlocksLimits
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +99,14 @@ class ExportOptions:
     int8: bool = False
     fp16_weights: bool = False
     """Store large weights as float16 (half the file), computing in float32; checked against the fp32 graph."""
+    fp16_limits: Fp16Limits = field(default_factory=Fp16Limits)
+    """How far float16 weights may move the outputs (defaults 2e-3 probabilities, 2e-2 maps)."""
     calibration: Path | None = None
     max_f1_drop: float = 0.02
+    int8_blocks: bool = False
+    """VGG blocks 1-4 in INT8, block 5 and the head (what Grad-CAM reads) in float32; needs `calibration`."""
+    int8_blocks_limits: Int8BlocksLimits | None = None
+    """None: the defaults (the CLI offers no other); benchmarks may pass looser ones, recorded in the card."""
 
 
 @dataclass
@@ -137,15 +147,24 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
         parity.keras_forward_maps_max_abs,
     )
     payload, quantization = proto.SerializeToString(), None
-    if options.int8:
+    if sum((options.int8, options.int8_blocks, options.fp16_weights)) > 1:
+        raise UserError("choose one of --int8, --int8-blocks and --fp16-weights")
+    if options.int8_blocks:
+        from training.model.int8_blocks import quantize_int8_blocks
+
+        labels = check_labels(options.check_dataset)
+        payload, quantization = quantize_int8_blocks(
+            payload, options.calibration, images, size, options.int8_blocks_limits, labels
+        )
+    elif options.int8:
         from training.model.quantize import quantize_int8  # only INT8 exports need the quantizer
 
         payload, quantization = quantize_int8(payload, options.calibration, size, options.max_f1_drop)
     elif options.fp16_weights:
-        from training.model.fp16_weights import Fp16Limits, fp16_deviation, to_fp16_weights
+        from training.model.fp16_weights import fp16_deviation, to_fp16_weights
 
         halved, count = to_fp16_weights(proto)
-        quantization = fp16_deviation(payload, halved.SerializeToString(), images, Fp16Limits())
+        quantization = fp16_deviation(payload, halved.SerializeToString(), images, options.fp16_limits)
         quantization["tensors_converted"] = count
         payload = halved.SerializeToString()
     card = build_card(checkpoint, options, parity, quantization)

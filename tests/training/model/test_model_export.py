@@ -43,7 +43,7 @@ def exported(tmp_path_factory):
 
 def test_export_writes_contract_graph(exported) -> None:
     _, _, out = exported
-    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "model_card.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.onnx", "model.sha256", "model_card.json", "reference.npz"]
     session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
     (image,) = session.get_inputs()
     assert image.name == "image" and image.shape[1:] == [224, 224, 3] and image.type == "tensor(float)"

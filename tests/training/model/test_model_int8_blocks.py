@@ -1,0 +1,162 @@
+"""Mixed precision (`--int8-blocks`): blocks 1-4 INT8, block 5 + head float32, limits measured and enforced.
+
+A small (64 px) random-weight export keeps these fast; the node names are the thesis model's at any size."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from service.errors import UserError
+from service.model_card import load_card
+from training.model import int8_blocks
+from training.model.checkpoint import save_checkpoint
+from training.model.export import ExportOptions, convert_to_onnx, export_checkpoint
+from training.model.int8_blocks import (
+    MODE,
+    Int8BlocksLimits,
+    failed_limits,
+    fp32_consumers_of_dequantized,
+    quantize_int8_blocks,
+)
+
+from .test_model_export import write_crop_dataset
+
+LOOSE = Int8BlocksLimits(probs=1.0, f1_drop=1.0, maps_mean=1.0, argmax_agreement=0.0)
+LAYER = re.compile(r"/(conv\d_\d|pool\d|gap|fc\d|logits|probs)_\d+/")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return write_crop_dataset(tmp_path_factory.mktemp("int8-blocks-ds"))
+
+
+@pytest.fixture(scope="module")
+def fp32(small_model) -> bytes:
+    return convert_to_onnx(small_model).SerializeToString()
+
+
+@pytest.fixture(scope="module")
+def mixed(fp32, real_crops_64, dataset) -> tuple[onnx.ModelProto, dict]:
+    data, report = quantize_int8_blocks(fp32, dataset, real_crops_64, 64, LOOSE)
+    return onnx.load_from_string(data), report
+
+
+def _layer(name: str) -> str | None:
+    match = LAYER.search(name)
+    return match.group(1) if match else None
+
+
+def test_blocks_1_to_4_are_quantized_and_block_5_and_head_stay_fp32(mixed) -> None:
+    model, report = mixed
+    nodes = list(model.graph.node)
+    producers = {out: node for node in nodes for out in node.output}
+    initializers = {init.name: init for init in model.graph.initializer}
+    convs = {_layer(n.name): n for n in nodes if n.op_type == "Conv"}
+    assert len(convs) == 13
+    for layer, conv in convs.items():
+        weight = conv.input[1]
+        if layer is not None and layer[4] in "1234":  # conv1_1..conv4_3: weight and input through Q/DQ
+            assert producers[weight].op_type == "DequantizeLinear", layer
+            assert producers[conv.input[0]].op_type == "DequantizeLinear", layer
+        else:  # conv5_1..conv5_3: float32 weight straight from an initializer
+            assert weight in initializers and initializers[weight].data_type == onnx.TensorProto.FLOAT, layer
+            assert producers.get(conv.input[0]) is None or producers[conv.input[0]].op_type != "DequantizeLinear"
+    qdq = [n for n in nodes if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    qdq_layers = {_layer(n.name) for n in qdq}
+    assert qdq_layers <= {f"conv{b}_{i}" for b in "1234" for i in "123"} | {"pool1", "pool2", "pool3"}
+    assert not any(re.search(r"conv5_|pool[45]_|gap_|fc[12]_|logits_|probs_|gemm|MatMul", n.name) for n in qdq), (
+        "a Q/DQ node sits in block 5, the head or the Grad-CAM graph"
+    )
+    assert sum(n.op_type == "DequantizeLinear" and n.input[0] in initializers for n in qdq) == 10  # weights
+    for node in nodes:  # the head and the in-graph Grad-CAM read float32 kernels only
+        if node.op_type in ("Gemm", "MatMul"):
+            assert all(producers.get(i) is None or producers[i].op_type != "DequantizeLinear" for i in node.input)
+    assert fp32_consumers_of_dequantized(model) == []
+    per_block = {"1": 2, "2": 2, "3": 3, "4": 3}
+    assert report["quantized_convolutions"] == sorted(f"conv{b}_{i}" for b, n in per_block.items() for i in "123"[:n])
+
+
+def test_limits_are_measured_and_reported(mixed) -> None:
+    _, report = mixed
+    measured = report["measured"]
+    assert report["mode"] == MODE and report["limits"] == vars(LOOSE)
+    assert measured["crops"] == report["held_out"]["crops"] + report["check_crops"]
+    assert measured["labelled_crops"] == report["held_out"]["crops"] > 0
+    assert 0 <= measured["probs_max_abs_vs_fp32"] < 1 and 0 <= measured["maps_mean_abs_vs_fp32"] < 1
+    assert 0 <= measured["argmax_cell_agreement"] <= 1
+    assert measured["f1_drop"] == pytest.approx(measured["f1_fp32"] - measured["f1_candidate"])
+    assert measured["failed_limits"] == []
+    assert report["calibration"]["crops"] > 0 and report["calibration"]["infants"] >= 1
+
+
+def test_each_limit_names_itself_when_missed() -> None:
+    report = {"probs_max_abs_vs_fp32": 0.03, "maps_mean_abs_vs_fp32": 0.06, "argmax_cell_agreement": 0.9,
+              "f1_fp32": 0.8, "f1_candidate": 0.7, "f1_drop": 0.1}  # fmt: skip
+    failures = failed_limits(report, Int8BlocksLimits())
+    assert len(failures) == 4
+    assert [f.split()[0] for f in failures] == ["probabilities", "F1", "Grad-CAM", "Grad-CAM"]
+    assert "limit 0.05" in failures[2] and "limit 95%" in failures[3]
+    report.update(probs_max_abs_vs_fp32=float("nan"), f1_drop=None)  # NaN fails; F1 without labels is not judged
+    names = [f.split()[0] for f in failed_limits(report, Int8BlocksLimits())]
+    assert names == ["probabilities", "Grad-CAM", "Grad-CAM"]
+    ok = {**report, "probs_max_abs_vs_fp32": 0.02, "maps_mean_abs_vs_fp32": 0.05, "argmax_cell_agreement": 0.95}
+    assert failed_limits(ok, Int8BlocksLimits()) == []
+
+
+def test_quantizer_refuses_beyond_limits(fp32, real_crops_64, dataset) -> None:
+    strict = Int8BlocksLimits(probs=0.0, f1_drop=1.0, maps_mean=0.0, argmax_agreement=0.0)
+    with pytest.raises(UserError, match="nothing was written") as err:
+        quantize_int8_blocks(fp32, dataset, real_crops_64, 64, strict)
+    assert "probabilities moved" in str(err.value) and "Grad-CAM maps moved" in str(err.value)
+    with pytest.raises(UserError, match="needs --calibration"):
+        quantize_int8_blocks(fp32, None, real_crops_64, 64)
+
+
+def test_export_writes_the_quantization_section_or_nothing(tmp_path, small_model, dataset, monkeypatch) -> None:
+    save_checkpoint(small_model, tmp_path / "ck", {"demo": True})
+    options = {"version": "1", "int8_blocks": True, "calibration": dataset, "contract_size": None,
+               "check_dataset": dataset}  # fmt: skip
+    monkeypatch.setattr(int8_blocks, "Int8BlocksLimits", lambda: LOOSE)
+    out = tmp_path / "models" / "m" / "1"
+    export_checkpoint(tmp_path / "ck", out, ExportOptions(name="m", **options))
+    card = load_card(out)
+    assert card.quantization is not None and card.quantization["mode"] == MODE
+    assert card.quantization["measured"]["failed_limits"] == [] and card.quantization["quantized_nodes"] > 10
+    q = card.quantization  # F1 on the held-out crops and on the labelled check crops
+    assert q["measured"]["labelled_crops"] == q["f1_crops"] == q["held_out"]["crops"] + q["check_crops"]
+    assert q["check_crops"] == 8 and q["held_out"]["crops"] > 0
+    stored = onnx.load(str(out / "model.onnx"))
+    assert sum(n.op_type == "QuantizeLinear" for n in stored.graph.node) > 0
+    monkeypatch.setattr(int8_blocks, "Int8BlocksLimits", lambda: Int8BlocksLimits(maps_mean=0.0))
+    refused = tmp_path / "models" / "m" / "2"
+    with pytest.raises(UserError, match="Grad-CAM maps moved by .* on average"):
+        export_checkpoint(tmp_path / "ck", refused, ExportOptions(name="m", **{**options, "version": "2"}))
+    assert not refused.exists()
+
+
+def test_cli_int8_blocks_needs_calibration_and_excludes_other_modes(tmp_path) -> None:
+    from training.cli import _app
+
+    runner = CliRunner()
+    alone = runner.invoke(_app, ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8-blocks"])
+    assert alone.exit_code != 0 and "--int8-blocks needs --calibration" in str(alone.exception)
+    both = runner.invoke(
+        _app,
+        ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8-blocks", "--fp16-weights", "--calibration", "d"],
+    )
+    assert both.exit_code != 0 and "choose one of" in str(both.exception)
+
+
+def test_probabilities_of_the_mixed_model_are_a_distribution(mixed, real_crops_64) -> None:
+    import onnxruntime as ort
+
+    model, _ = mixed
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    probs, maps = session.run(["probs", "gradcam"], {"image": real_crops_64.astype(np.float32)})
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5) and maps.min() >= 0.0 and maps.max() <= 1.0

@@ -1,0 +1,250 @@
+"""Mixed precision: VGG blocks 1-4 in static INT8 (QDQ), block 5 and the dense head in float32.
+
+Blocks 1-4 (conv1_1..conv4_3 with their ReLUs and pool1..pool3) carry about 91% of the thesis model's
+multiply-adds at 224 px; block 5 (conv5_1..conv5_3) and the head are what Grad-CAM reads (conv5_3's
+activations and the dense kernels used in the forward-only gradient), so they stay float32 and the map is
+computed exactly as in the float32 graph, from slightly perturbed conv5 inputs. ONNX Runtime's quantizer is
+told which nodes to quantize by name (every other node is passed as `nodes_to_exclude`); activations are
+calibrated (MinMax) on face crops and weights are quantized per output channel.
+
+The export measures the result against the float32 graph on held-out crops and refuses a model outside
+`Int8BlocksLimits`: probabilities, F1, mean Grad-CAM change and the Grad-CAM argmax cell.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from sklearn.metrics import f1_score
+
+from service.errors import UserError
+from training.model.check_crops import balanced_sample, load_crops, read_dataset
+from training.model.quantize import MAX_CALIBRATION, MAX_HELD_OUT, CropReader, split_by_infant
+
+logger = logging.getLogger(__name__)
+
+MODE: Final = "int8 blocks 1-4, float32 block 5 and head"
+QUANTIZED_LAYER: Final = re.compile(r"(?:^|/)(conv[1-4]_\d|pool[1-3])(?:_\d+)?/")
+"""Node names tf2onnx gives the layers of blocks 1-4 (`.../conv3_2_1/convolution`, `.../pool2_1/MaxPool2d`)."""
+FP32_LAYER: Final = re.compile(r"(?:^|/)(conv5_\d|pool[45]|gap|fc1|fc2|logits|probs)(?:_\d+)?/")
+"""Layers that must stay float32: pool4 and block 5 (Grad-CAM reads conv5_3) and the head."""
+QUANTIZED_OPS: Final = ("Conv", "Relu", "MaxPool")
+
+
+@dataclass(frozen=True)
+class Int8BlocksLimits:
+    probs: float = 0.02
+    """Max |INT8-blocks - fp32| over all probabilities."""
+    f1_drop: float = 0.02
+    """fp32 F1 minus INT8-blocks F1 (pain = positive) on the labelled held-out crops."""
+    maps_mean: float = 0.05
+    """Mean |INT8-blocks - fp32| over all Grad-CAM map cells (both classes)."""
+    argmax_agreement: float = 0.95
+    """Share of crops whose pain-class Grad-CAM argmax cell is unchanged."""
+
+
+def block_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
+    """(nodes to quantize: the Conv/Relu/MaxPool nodes of blocks 1-4, every other node to exclude)."""
+    quantize, exclude = [], []
+    for node in model.graph.node:
+        if node.op_type in QUANTIZED_OPS and QUANTIZED_LAYER.search(node.name):
+            quantize.append(node.name)
+        else:
+            exclude.append(node.name)
+    convs = [n for n in quantize if n.endswith("/convolution")]
+    if len(convs) != 10:  # conv1_1..conv4_3: 2 + 2 + 3 + 3
+        raise UserError(
+            f"int8 blocks: expected the 10 convolutions of VGG blocks 1-4 by name, found {len(convs)}; "
+            "the graph's node names do not follow the thesis model's layer names"
+        )
+    return quantize, exclude
+
+
+def quantize_blocks(fp32_onnx: bytes, calibration_images: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """Static QDQ INT8 of blocks 1-4 only; returns (model bytes, what was quantized)."""
+    model = onnx.load_from_string(fp32_onnx)
+    to_quantize, to_exclude = block_nodes(model)
+    with tempfile.TemporaryDirectory(prefix="painwatch-int8-blocks-") as tmp:
+        fp32_path, out_path = Path(tmp) / "fp32.onnx", Path(tmp) / "int8_blocks.onnx"
+        fp32_path.write_bytes(fp32_onnx)
+        started = time.perf_counter()
+        quantize_static(
+            fp32_path,
+            out_path,
+            CropReader(calibration_images),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_quantize=to_quantize,
+            nodes_to_exclude=to_exclude,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+        seconds = time.perf_counter() - started
+        data = out_path.read_bytes()
+    logger.info("quantized blocks 1-4 in %.0f s on %d calibration crops", seconds, len(calibration_images))
+    return data, {
+        "quantized_nodes": len(to_quantize),
+        "quantized_convolutions": sorted(
+            {m.group(1) for n in to_quantize if (m := QUANTIZED_LAYER.search(n)) and m.group(1).startswith("conv")}
+        ),
+        "float32_layers": ["pool4", "conv5_1", "conv5_2", "conv5_3", "pool5", "gap", "fc1", "fc2", "logits"],
+    }
+
+
+def fp32_consumers_of_dequantized(model: onnx.ModelProto) -> list[str]:
+    """Names of nodes in the float32 part (block 5, head, Grad-CAM) that read a dequantized weight.
+
+    The float32 part may read one dequantized activation (pool4's input comes from conv4_3's quantized
+    output); it must never read a quantized weight. Empty when the placement is right."""
+    initializers = {i.name for i in model.graph.initializer}
+    dq_weights = {
+        n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in initializers
+    }
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type not in ("QuantizeLinear", "DequantizeLinear")
+        and not QUANTIZED_LAYER.search(n.name)
+        and any(name in dq_weights for name in n.input)
+    ]
+
+
+def deviation(
+    fp32: ort.InferenceSession,
+    candidate: ort.InferenceSession,
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    limits: Int8BlocksLimits,
+    positive: int = 1,
+) -> dict[str, Any]:
+    """Both models on the same crops, in batches of 8: the four limits' figures and which limits failed."""
+    outputs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"fp32": [], "candidate": []}
+    for start in range(0, len(images), 8):
+        batch = images[start : start + 8].astype(np.float32)
+        for kind, session in (("fp32", fp32), ("candidate", candidate)):
+            probs, maps = session.run(["probs", "gradcam"], {"image": batch})
+            outputs[kind].append((np.asarray(probs), np.asarray(maps)))
+    ref_probs = np.concatenate([p for p, _ in outputs["fp32"]])
+    ref_maps = np.concatenate([m for _, m in outputs["fp32"]])
+    probs = np.concatenate([p for p, _ in outputs["candidate"]])
+    maps = np.concatenate([m for _, m in outputs["candidate"]])
+    flat_ref = ref_maps[:, positive].reshape(len(images), -1)
+    flat = maps[:, positive].reshape(len(images), -1)
+    rows = np.arange(len(images))
+    old_cell, new_cell = flat_ref.argmax(axis=1), flat.argmax(axis=1)
+    flipped = old_cell != new_cell
+    margins = flat_ref[rows, old_cell] - flat_ref[rows, new_cell]  # how close the fp32 map had the two cells
+    report: dict[str, Any] = {
+        "crops": len(images),
+        "probs_max_abs_vs_fp32": float(np.max(np.abs(probs - ref_probs))),
+        "maps_mean_abs_vs_fp32": float(np.mean(np.abs(maps - ref_maps))),
+        "maps_max_abs_vs_fp32": float(np.max(np.abs(maps - ref_maps))),
+        "argmax_cell_agreement": float(np.mean(~flipped)),
+        # largest fp32-map gap between the old and the new argmax cell over the crops that flipped: small values
+        # mean near-ties in a flat map, not a hot spot that moved
+        "argmax_flips_fp32_margin_max": float(margins[flipped].max()) if flipped.any() else None,
+        "labelled_crops": 0 if labels is None else len(labels),
+        "f1_fp32": None,
+        "f1_candidate": None,
+        "f1_drop": None,
+    }
+    if labels is not None and len(labels):
+        n = len(labels)  # the labelled crops come first
+        f1_ref = float(f1_score(labels, ref_probs[:n].argmax(axis=1), pos_label=positive, zero_division=0))
+        f1 = float(f1_score(labels, probs[:n].argmax(axis=1), pos_label=positive, zero_division=0))
+        report.update(f1_fp32=f1_ref, f1_candidate=f1, f1_drop=f1_ref - f1)
+    report["failed_limits"] = failed_limits(report, limits)
+    return report
+
+
+def failed_limits(report: dict[str, Any], limits: Int8BlocksLimits) -> list[str]:
+    """One sentence per limit missed (`not <=` also catches NaN)."""
+    problems = []
+    if not report["probs_max_abs_vs_fp32"] <= limits.probs:
+        problems.append(f"probabilities moved by up to {report['probs_max_abs_vs_fp32']:.3g} (limit {limits.probs:g})")
+    if report["f1_drop"] is not None and not report["f1_drop"] <= limits.f1_drop:
+        problems.append(
+            f"F1 dropped by {report['f1_drop']:.3g} ({report['f1_fp32']:.3f} -> {report['f1_candidate']:.3f}; "
+            f"limit {limits.f1_drop:g})"
+        )
+    if not report["maps_mean_abs_vs_fp32"] <= limits.maps_mean:
+        problems.append(
+            f"Grad-CAM maps moved by {report['maps_mean_abs_vs_fp32']:.3g} on average (limit {limits.maps_mean:g})"
+        )
+    if not report["argmax_cell_agreement"] >= limits.argmax_agreement:
+        problems.append(
+            f"Grad-CAM argmax cell unchanged on only {report['argmax_cell_agreement']:.1%} of crops "
+            f"(limit {limits.argmax_agreement:.0%})"
+        )
+    return problems
+
+
+def quantize_int8_blocks(
+    fp32_onnx: bytes,
+    calibration: Path | None,
+    check_images: np.ndarray,
+    input_size: int,
+    limits: Int8BlocksLimits | None = None,
+    check_labels: np.ndarray | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """(mixed-precision model bytes, model-card report); raises UserError naming each limit missed.
+
+    As for `--int8`, the calibration dataset is split by infant: one part calibrates the activation ranges,
+    the held-out part plus the export's check crops measure the limits; F1 uses the held-out labels and, when
+    the check crops come from a dataset (`check_labels`), theirs too."""
+    limits = limits or Int8BlocksLimits()
+    if calibration is None:
+        raise UserError("--int8-blocks needs --calibration DATASET (a dataset.csv of face crops)")
+    rows = read_dataset(calibration)
+    calib_rows, held_rows = split_by_infant(rows)
+    if not held_rows:
+        raise UserError(f"{calibration}: too few crops to hold any out for the INT8-blocks accuracy check")
+    calib_rows = balanced_sample(calib_rows, MAX_CALIBRATION)
+    held_rows = balanced_sample(held_rows, MAX_HELD_OUT)
+    calib_images = load_crops(calib_rows, input_size)
+    held_images = load_crops(held_rows, input_size)
+    labels = np.array([r.label for r in held_rows])
+    if check_labels is not None and len(check_labels) == len(check_images):
+        labels = np.concatenate([labels, check_labels])
+    payload, placement = quantize_blocks(fp32_onnx, calib_images)
+    misplaced = fp32_consumers_of_dequantized(onnx.load_from_string(payload))
+    if misplaced:
+        raise UserError(f"int8 blocks: float32 nodes read quantized weights ({misplaced[:3]}); nothing was written")
+    reference, candidate = (ort.InferenceSession(d, providers=["CPUExecutionProvider"]) for d in (fp32_onnx, payload))
+    crops = np.concatenate([held_images, check_images.astype(np.float32)])
+    measured = deviation(reference, candidate, crops, labels, limits)
+    report: dict[str, Any] = {
+        "mode": MODE,
+        "method": "static QDQ INT8 (onnxruntime quantize_static, MinMax activations, per-channel weights) on "
+        "the Conv/Relu/MaxPool nodes of blocks 1-4, named in nodes_to_quantize; all other nodes in nodes_to_exclude",
+        **placement,
+        "calibration": {"dataset": str(calibration), "crops": len(calib_rows), "infants": _infants(calib_rows)},
+        "held_out": {"crops": len(held_rows), "infants": _infants(held_rows)},
+        "check_crops": len(check_images),
+        "f1_crops": len(labels),
+        "limits": asdict(limits),
+        "measured": measured,
+    }
+    failures = measured["failed_limits"]
+    if failures:
+        raise UserError(
+            f"INT8-blocks model outside its limits on {measured['crops']} crops; nothing was written: "
+            + "; ".join(failures)
+        )
+    return payload, report
+
+
+def _infants(rows: list[Any]) -> int:
+    return len({r.infant_id for r in rows})
