@@ -177,9 +177,7 @@ class Store:
         """Remove the free-text notes of alerts closed before `closed_before` (verdicts stay)."""
         with self.sessions.begin() as session:
             result = session.execute(
-                update(AlertRow)
-                .where(AlertRow.closed_at < closed_before, AlertRow.note.is_not(None))
-                .values(note=None)
+                update(AlertRow).where(AlertRow.closed_at < closed_before, AlertRow.note.is_not(None)).values(note=None)
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
