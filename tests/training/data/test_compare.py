@@ -12,8 +12,8 @@ import pytest
 from skimage import data
 
 from service.errors import UserError
-from service.vision import detector_models
 from service.vision.images import write_rgb
+from tests.support.detectors import require_detector_models
 from training.data.compare import (
     COMPARISON_COLUMNS,
     DetectorResult,
@@ -48,11 +48,6 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def models_available() -> bool:
-    folder = detector_models.default_models_dir()
-    return all((folder / m.filename).is_file() for m in detector_models.DETECTOR_MODELS.values())
-
-
 def test_list_frames_of_a_plain_folder(image_folder: Path) -> None:
     names = [p.relative_to(image_folder).as_posix() for p in list_frames(image_folder)]
     assert names == ["face_0.jpg", "face_1.jpg", "face_2.jpg", "sub/blank.png"]
@@ -83,8 +78,8 @@ def test_haar_comparison_counts_no_face_and_times(image_folder: Path, tmp_path: 
     assert "| opencv-haar | 4 | 1 | 25.00 |" in md
 
 
-@pytest.mark.skipif(not models_available(), reason="run `painwatch models fetch-detectors`")
 def test_all_detectors_default_output_beside_the_frames(image_folder: Path) -> None:
+    require_detector_models()
     results = compare_detectors(image_folder, show_progress=False)
     assert [r.detector for r in results] == ["mediapipe-short", "mediapipe-full", "opencv-haar"]
     assert [r.no_face for r in results] == [1, 1, 1]

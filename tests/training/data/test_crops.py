@@ -13,10 +13,10 @@ from skimage import data
 from typer.testing import CliRunner
 
 from service.errors import UserError, ValidationErrors
-from service.vision import detector_models
 from service.vision.crop import CropSpec
 from service.vision.detectors import best_face, create_detector
 from service.vision.images import read_rgb, write_rgb
+from tests.support.detectors import require_detector_models
 from training.cli import _app
 from training.data.crops import crop_frames, read_frames, safe_name
 from training.data.schema import DATASET_COLUMNS, FRAMES_COLUMNS, NO_FACE_COLUMNS
@@ -73,22 +73,10 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
         return list(reader.fieldnames or []), list(reader)
 
 
-def models_available() -> bool:
-    folder = detector_models.default_models_dir()
-    return all((folder / m.filename).is_file() for m in detector_models.DETECTOR_MODELS.values())
-
-
-@pytest.mark.parametrize(
-    "detector",
-    [
-        "opencv-haar",
-        pytest.param(
-            "mediapipe-short",
-            marks=pytest.mark.skipif(not models_available(), reason="run `painwatch models fetch-detectors`"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("detector", ["opencv-haar", "mediapipe-short"])
 def test_crop_writes_crops_dataset_and_no_face(frames_dir: Path, tmp_path: Path, detector: str) -> None:
+    if detector.startswith("mediapipe"):
+        require_detector_models()
     out = tmp_path / "dataset"
     summary = crop_frames(frames_dir, out, detector, CropSpec(size=224, margin=0.2), show_progress=False)
     assert (summary.crops, summary.no_face, summary.skipped_unlabelled) == (3, 1, 1)

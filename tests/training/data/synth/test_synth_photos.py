@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from service.errors import UserError
+from tests.support.ci import require_or_skip
 from training.data.synth import photos
 from training.data.synth.faces import make_identities
 
@@ -63,7 +64,9 @@ def test_archive_with_wrong_content_or_without_the_photos_is_refused(tmp_path: P
 def test_provisioned_photos_load_when_present() -> None:
     folder = photos.default_photos_dir()
     if not all((folder / f.filename).is_file() for f in photos.PHOTO_FILES):
-        pytest.skip(f"extended photo set not provisioned in {folder} (`painwatch data fetch-photos`)")
+        require_or_skip(
+            f"extended photo set not provisioned in {folder} (`painwatch data fetch-photos`, `make photos`)"
+        )
     from training.data.synth.faces import load_photo_sources
 
     sources = load_photo_sources("extended")
