@@ -53,7 +53,8 @@ sys.path.insert(0, str(REPO))  # tests.support.postgres (the repo root is not an
 from service.alerts.params import AlertParams  # noqa: E402
 from service.demo_video import write_demo_video  # noqa: E402
 from service.store.models import AlertEventRow, AlertRow, AuditRow  # noqa: E402
-from tests.support.postgres import PostgresError, ThrowawayPostgres, free_port  # noqa: E402
+from tests.support.network import free_port  # noqa: E402
+from tests.support.postgres import PostgresError, ThrowawayPostgres  # noqa: E402
 
 ADMIN_PASSWORD = "durability-bench-admin-pw"
 NURSE_PASSWORD = "durability-bench-nurse-pw"

@@ -18,7 +18,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,18 +30,16 @@ from typing import Any
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.support (the repo root is not an installed package)
+
+from tests.support.network import free_port  # noqa: E402
+
 ADMIN_PASSWORD = "login-flood-bench-admin-pw"
 
 
 def git_commit(source: Path) -> str:
     result = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True)
     return result.stdout.strip() or "unknown"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_service(source: Path, tmp: Path, port: int) -> subprocess.Popen[bytes]:

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,12 +64,9 @@ def demo_frame(index: int, fps: float, face_visible: bool, photo: np.ndarray) ->
     return frame
 
 
-def write_demo_video(path: Path, seconds: float = 8.0, fps: float = 15.0, face_until_s: float = 6.0) -> Path:
-    """Write the video (MPEG-4 Part 2 in .mp4); the face is visible for the first `face_until_s` seconds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    photo = astronaut_rgb()
-    # VideoWriter picks the container from the extension, so stage under a .mp4 name and rename into place.
+def write_mp4(path: Path, fps: float, frames: Iterable[np.ndarray]) -> None:
+    """Write RGB frames as an MPEG-4 Part 2 .mp4, atomically. VideoWriter picks the container from the extension,
+    so the video is staged under a .mp4 name beside `path` and renamed into place."""
     fd, staged_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
     os.close(fd)
     staged = Path(staged_name)
@@ -76,13 +74,21 @@ def write_demo_video(path: Path, seconds: float = 8.0, fps: float = 15.0, face_u
         writer = cv2.VideoWriter(str(staged), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)  # type: ignore[attr-defined]
         if not writer.isOpened():
             raise RuntimeError(f"OpenCV cannot write {staged}")
-        for index in range(round(seconds * fps)):
-            rgb = demo_frame(index, fps, index / fps < face_until_s, photo)
+        for rgb in frames:
             writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         writer.release()
         os.replace(staged, path)
     finally:
         staged.unlink(missing_ok=True)
+
+
+def write_demo_video(path: Path, seconds: float = 8.0, fps: float = 15.0, face_until_s: float = 6.0) -> Path:
+    """Write the video (MPEG-4 Part 2 in .mp4); the face is visible for the first `face_until_s` seconds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    photo = astronaut_rgb()
+    frames = (demo_frame(i, fps, i / fps < face_until_s, photo) for i in range(round(seconds * fps)))
+    write_mp4(path, fps, frames)
     logger.info("wrote the synthetic demo video %s", path)
     return path
 
@@ -212,24 +218,16 @@ def write_scripted_demo(
     logger.info("writing the scripted synthetic demo video %s (%d frames; done once, then cached)", path,
                 truth.frame_count)  # fmt: skip
     sprite = _face_sprite(astronaut_rgb())
-    fd, staged_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    staged = Path(staged_name)
-    try:
-        writer = cv2.VideoWriter(str(staged), cv2.VideoWriter_fourcc(*"mp4v"), fps, FRAME_SIZE)  # type: ignore[attr-defined]
-        if not writer.isOpened():
-            raise RuntimeError(f"OpenCV cannot write {staged}")
-        spans = list(truth.cues)
-        for index in range(truth.frame_count):
-            t = index / fps
-            label = truth.label_at(t)
-            span = next((s for s in spans if s.start_s - 1e-9 <= t < s.end_s - 1e-9), None)
-            cues = span.cues if span is not None and label == "pain" else ()
-            writer.write(cv2.cvtColor(scripted_frame(t, label, cues, sprite), cv2.COLOR_RGB2BGR))
-        writer.release()
-        os.replace(staged, path)
-    finally:
-        staged.unlink(missing_ok=True)
+    spans = list(truth.cues)
+
+    def frame(index: int) -> np.ndarray:
+        t = index / fps
+        label = truth.label_at(t)
+        span = next((s for s in spans if s.start_s - 1e-9 <= t < s.end_s - 1e-9), None)
+        cues = span.cues if span is not None and label == "pain" else ()
+        return scripted_frame(t, label, cues, sprite)
+
+    write_mp4(path, fps, (frame(i) for i in range(truth.frame_count)))
     sidecar = write_truth(truth_path_for(path), truth)
     logger.info("wrote the scripted synthetic demo video %s and its truth %s", path, sidecar)
     return path, sidecar

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from service.pipeline.messages import BedState
-from tests.service.conftest import free_port
+from tests.support.network import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "docs" / "deploy"

@@ -17,13 +17,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
+
+from tests.support.network import free_port
 
 USER = "painwatch"
 """The cluster's superuser (trust authentication on loopback: no password in the URL)."""
@@ -76,12 +77,6 @@ def _version_key(path: str) -> tuple[int, ...]:
     """/usr/lib/postgresql/15/bin -> (15,): 9.6 < 10 < 15 (a plain string sort puts 9.6 last)."""
     version = Path(path).parent.name
     return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ThrowawayPostgres:
