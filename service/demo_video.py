@@ -1,12 +1,13 @@
-"""The synthetic demo videos: a real face photo (scikit-image's astronaut), with or without pain cues, then no face.
+"""The synthetic demo videos, made from a real face photo (scikit-image's astronaut).
 
-- The scripted demo (`write_scripted_demo`, what `painwatch serve` plays with no config): calm -> a pain episode
-  (the synthetic cohort's cues, drawn by the same function, `service.synthetic.cues.draw_cues`) -> calm -> no
-  face -> calm, with its ground truth in a sidecar JSON beside it (`service/evaluation/truth.py`), so
-  `painwatch eval-video` can score the whole method on it.
+- The scripted demo (`write_scripted_demo`, what `painwatch serve` plays with no config): a pseudo-infant of the
+  synthetic cohort (`demo_infant`, rendered by the cohort's own code in `service/synthetic/`) goes calm -> a pain
+  episode (the cohort's cues) -> calm -> no face -> calm, with its ground truth in a sidecar JSON beside it
+  (`service/evaluation/truth.py`), so `painwatch eval-video` can score the whole method on it.
 - The plain drifting photo (`write_demo_video`), used by tests and benchmarks.
 
-SYNTHETIC: it is not an infant and not a patient. Deterministic: the same parameters always give the same frames.
+SYNTHETIC: it is not an infant and not a patient (an adult's photograph made infant-like). Deterministic: the same
+parameters always give the same frames.
 Generated on first use by `painwatch serve` and cached under the data folder.
 """
 
@@ -24,9 +25,11 @@ import cv2
 import numpy as np
 
 from service.evaluation.truth import CueSpan, TruthSegment, VideoTruth, read_truth, truth_path_for, write_truth
-from service.synthetic.cues import CUES, draw_cues
+from service.synthetic.cues import CUES
+from service.synthetic.faces import HeadSprite, Identity, head_patch, make_identities, render_head
 from service.synthetic.geometry import Keypoints
-from service.synthetic.pixels import blend_into
+from service.synthetic.poses import Motion
+from service.synthetic.scene import compose_frame, make_background
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +108,14 @@ ASTRONAUT_FACE = (177.0, 82.0, 95.0)
 """The detector's face box on the photo: x, y, side (pixels)."""
 
 SCRIPTED_FPS = 10.0
-SCRIPTED_FACE_PX = 180.0
-"""Side of the face in the 640x480 frame (the synthetic cohort's videos use 175-215 px)."""
-_SPRITE_SIDE = 400
+DEMO_INFANT_SEED = 77
+DEMO_INFANT_INDEX = 0
+"""The demo's face: pseudo-infant 1 of the cohort drawn with seed 77 (`painwatch data synth --seed 77`), made from
+the astronaut photograph. Chosen by rule, not by result: it is the first infant of the cohort `make demo-model`
+holds out as unseen (the model trains on seed 0's cohort), so the demo shows the model a face it never trained
+on, rendered by the same code as its training crops."""
+_COHORT_SIZE = 12
+"""`painwatch data synth`'s default cohort size (identities are drawn per index, so only the index matters)."""
 CUE_PHASE_S = 5.0
 """Inside a pain segment the drawn cue set changes this often (a crying face is not a still)."""
 CUE_STRENGTH = 0.9
@@ -136,49 +144,37 @@ DEMO_SCRIPT: tuple[ScriptStep, ...] = (
 """30 s calm fills the 30 s observation window; 70 s of pain lets the DAN estimate reach 4 and a pain alert open
 (score >= 3 for 20 s); 100 s of calm lets the window empty (30 s) and the episode close (60 s below exit);
 30 s without a face (shorter than the 120 s no-face alert); then the face comes back calm."""
-DEMO_GENERATOR = "painwatch scripted demo v1 (astronaut photo, synthetic cohort cues, 10 fps)"
+DEMO_GENERATOR = "painwatch scripted demo v2 (seed-77 pseudo-infant 1, synthetic cohort renderer and cues, 10 fps)"
 """Recorded in the sidecar; a cached demo made by another generator (or without a sidecar) is made again."""
 
 
 @dataclass(frozen=True)
-class _Sprite:
-    rgb: np.ndarray
-    alpha: np.ndarray
-    keypoints: Keypoints
+class DemoInfant:
+    """The scripted demo's pseudo-infant: who, its rendered head, its crib and its head motion."""
+
+    identity: Identity
+    sprite: HeadSprite
+    background: np.ndarray
+    motion: Motion
 
 
-def _face_sprite(photo: np.ndarray) -> _Sprite:
-    """The photo's head scaled so the face is SCRIPTED_FACE_PX wide, under a soft elliptical outline."""
+def demo_infant() -> DemoInfant:
+    """The demo's pseudo-infant, built from the astronaut photo with its pinned keypoints (no detector needed)."""
+    identity = make_identities(_COHORT_SIZE, seed=DEMO_INFANT_SEED)[DEMO_INFANT_INDEX]
     x, y, side = ASTRONAUT_FACE
-    scale = SCRIPTED_FACE_PX / side
-    centre = (_SPRITE_SIDE / 2.0, _SPRITE_SIDE * 0.52)
-    matrix = np.array([[scale, 0.0, centre[0] - scale * (x + side / 2.0)],
-                       [0.0, scale, centre[1] - scale * (y + side / 2.0)]])  # fmt: skip
-    rgb = cv2.warpAffine(photo, matrix, (_SPRITE_SIDE, _SPRITE_SIDE), flags=cv2.INTER_AREA,
-                         borderMode=cv2.BORDER_REFLECT)  # fmt: skip
-    alpha = np.zeros((_SPRITE_SIDE, _SPRITE_SIDE), np.uint8)
-    axes = (round(SCRIPTED_FACE_PX * 0.95), round(SCRIPTED_FACE_PX * 1.08))
-    cv2.ellipse(alpha, (round(centre[0]), round(centre[1] - SCRIPTED_FACE_PX * 0.12)), axes, 0, 0, 360, 255, -1)
-    soft = cv2.GaussianBlur(alpha, (0, 0), SCRIPTED_FACE_PX * 0.08).astype(np.float32) / 255.0
-    points = np.asarray(ASTRONAUT_KEYPOINTS, np.float64) @ matrix[:, :2].T + matrix[:, 2]
-    return _Sprite(rgb=rgb, alpha=soft, keypoints=Keypoints(points))
+    base = head_patch("astronaut", astronaut_rgb(), x + side / 2.0, y + side / 2.0, side,
+                      Keypoints(np.asarray(ASTRONAUT_KEYPOINTS, np.float64)))  # fmt: skip
+    motion = Motion.random(identity, np.random.default_rng([DEMO_INFANT_SEED, 3, identity.index, 0]))
+    return DemoInfant(identity, render_head(base, identity), make_background(identity), motion)
 
 
-def scripted_frame(t: float, label: str, cues: tuple[str, ...], sprite: _Sprite) -> np.ndarray:
-    """One frame at time t: the face swaying a few pixels (with `cues` drawn at its keypoints), or no face."""
-    width, height = FRAME_SIZE
-    frame = background(width, height).copy()
+def scripted_frame(t: float, label: str, cues: tuple[str, ...], infant: DemoInfant) -> np.ndarray:
+    """One frame at time t: the infant in its crib, moving slowly (with `cues` drawn on its face), or the empty
+    crib."""
     if label == "no_face":
-        return frame
-    dx = round(12 * math.sin(2 * math.pi * t / 4.0))
-    dy = round(6 * math.sin(2 * math.pi * t / 3.0))
-    x0 = (width - _SPRITE_SIDE) // 2 + dx
-    y0 = (height - _SPRITE_SIDE) // 2 + dy
-    region = frame[y0 : y0 + _SPRITE_SIDE, x0 : x0 + _SPRITE_SIDE]
-    blend_into(region, sprite.rgb, sprite.alpha)
-    if cues:
-        draw_cues(frame, sprite.keypoints.mapped(lambda p: p + np.array([x0, y0], np.float64)), cues, CUE_STRENGTH)
-    return frame
+        return infant.background.copy()
+    pose = infant.motion.at(t)
+    return compose_frame(infant.background, infant.sprite, infant.identity, pose, cues, CUE_STRENGTH).rgb
 
 
 def script_truth(script: tuple[ScriptStep, ...], fps: float, video_name: str | None = None) -> VideoTruth:
@@ -217,7 +213,7 @@ def write_scripted_demo(
     truth = script_truth(script, fps, path.name)
     logger.info("writing the scripted synthetic demo video %s (%d frames; done once, then cached)", path,
                 truth.frame_count)  # fmt: skip
-    sprite = _face_sprite(astronaut_rgb())
+    infant = demo_infant()
     spans = list(truth.cues)
 
     def frame(index: int) -> np.ndarray:
@@ -225,7 +221,7 @@ def write_scripted_demo(
         label = truth.label_at(t)
         span = next((s for s in spans if s.start_s - 1e-9 <= t < s.end_s - 1e-9), None)
         cues = span.cues if span is not None and label == "pain" else ()
-        return scripted_frame(t, label, cues, sprite)
+        return scripted_frame(t, label, cues, infant)
 
     write_mp4(path, fps, (frame(i) for i in range(truth.frame_count)))
     sidecar = write_truth(truth_path_for(path), truth)

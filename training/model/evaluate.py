@@ -19,9 +19,9 @@ import onnxruntime as ort
 
 from service.errors import UserError
 from service.files import atomic_open
+from service.synthetic.scene import cue_masks_from_labels
 from service.vision.heatmap import upsample_to_crop
 from service.vision.images import read_rgb
-from training.data.synth.scene import cue_masks_from_labels
 from training.model.check_crops import CropRow, load_crops
 from training.train.datasets import load_datasets
 from training.train.explain import read_labels

@@ -11,10 +11,10 @@ import cv2
 import keras
 import numpy as np
 
+from service.synthetic.scene import cue_masks_from_labels
 from service.vision.heatmap import upsample_to_crop
 from service.vision.images import read_rgb
 from training.data.schema import LABELS
-from training.data.synth.scene import cue_masks_from_labels
 from training.model.gradcam import gradcam_reference
 from training.train.data import load_images
 

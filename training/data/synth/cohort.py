@@ -14,12 +14,12 @@ from pathlib import Path
 
 from service.errors import UserError
 from service.files import atomic_dir, write_csv_atomic
+from service.synthetic.faces import HeadSprite, Identity, detect_base_photos, make_identities, render_head
+from service.synthetic.photos import photo_names
+from service.synthetic.scene import make_background
 from service.vision.detectors import FaceDetector, create_detector
 from training.data.schema import DATASET_COLUMNS, NO_FACE_COLUMNS
 from training.data.synth.crops import NO_FACE_FOLDER, CropRows, build_crops, plan_stills
-from training.data.synth.faces import HeadSprite, Identity, detect_base_photos, make_identities, render_head
-from training.data.synth.photos import photo_names
-from training.data.synth.scene import make_background
 from training.data.synth.timeline import VideoPlan, plan_videos
 from training.data.synth.video import write_video
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from service.synthetic.faces import HeadSprite, Identity
+from service.synthetic.poses import still_pose
+from service.synthetic.scene import compose_frame
 from service.vision.crop import CropSpec, crop_face, crop_region
 from service.vision.detectors import FaceDetector, best_face
 from service.vision.images import write_mask, write_rgb
 from training.data.schema import LABELS, SOURCE_SYNTHETIC
 from training.data.synth.cues import CUES, MOUTH_CUES
-from training.data.synth.faces import HeadSprite, Identity
-from training.data.synth.poses import still_pose
-from training.data.synth.scene import compose_frame
 
 PAIN_SHARE = 0.35
 NO_FACE_FOLDER = "synthetic_no_face_frames"

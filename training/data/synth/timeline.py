@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.aggregation.scales import Scale, ScaleRules, estimate_face_score
+from service.synthetic.faces import Identity
 from training.data.synth.cues import CUES, MOUTH_CUES
-from training.data.synth.faces import Identity
 
 WINDOW_MARGIN_S = 1.0
 """The observation window leaves this much video before and after it (so window columns are exercised)."""

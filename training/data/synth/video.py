@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 
 from service.errors import UserError
-from training.data.synth.faces import HeadSprite
-from training.data.synth.poses import Motion
-from training.data.synth.scene import FRAME_HEIGHT, FRAME_WIDTH, compose_frame
+from service.synthetic.faces import HeadSprite
+from service.synthetic.poses import Motion
+from service.synthetic.scene import FRAME_HEIGHT, FRAME_WIDTH, compose_frame
 from training.data.synth.timeline import VideoPlan
 
 logger = logging.getLogger(__name__)

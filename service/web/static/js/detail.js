@@ -91,7 +91,7 @@ export function createDetail(container, bedId, { onUnauthorized }) {
 
   function render() {
     if (!bed) return;
-    title.textContent = `Bed ${bed.label || bed.bed_id} (${bed.scale})`;
+    title.textContent = `${bed.label || `Bed ${bed.bed_id}`} (${bed.scale})`;
     fill(figures, bedFigures(bed, connection), el('div', { class: 'alerts' }, (bed.active_alerts || []).map(alertBadge)));
     const now = Date.now() / 1000;
     const paused = bed.alerts_paused_until && bed.alerts_paused_until > now;

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from service.synthetic.faces import make_identities
 from training.data.synth.cues import MOUTH_CUES
-from training.data.synth.faces import make_identities
 from training.data.synth.timeline import CueSegment, dan_face_score, pain_fraction, plan_videos
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.data.synth.cues import CUE_DRAWERS, CUES, draw_pacifier
-from training.data.synth.faces import CANONICAL_FACE_PX, SPRITE_SIDE, HeadSprite, Identity
-from training.data.synth.geometry import FaceFrame, Keypoints, affine_points
-from training.data.synth.pixels import blend_into
+from service.synthetic.cues import CUE_DRAWERS, CUES, draw_pacifier
+from service.synthetic.faces import CANONICAL_FACE_PX, SPRITE_SIDE, HeadSprite, Identity
+from service.synthetic.geometry import FaceFrame, Keypoints, affine_points
+from service.synthetic.pixels import blend_into
 
 FRAME_WIDTH = 640
 FRAME_HEIGHT = 480

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from service.synthetic.faces import HeadSprite, Identity, detect_base_photos, make_identities, render_head
+from service.synthetic.poses import still_pose
+from service.synthetic.scene import CUE_BITS, compose_frame, cue_labels_of, cue_masks_from_labels, make_background
 from service.vision.detectors import FaceDetector, best_face, create_detector
 from training.data.synth.cues import CUES
-from training.data.synth.faces import HeadSprite, Identity, detect_base_photos, make_identities, render_head
 from training.data.synth.geometry import Keypoints
-from training.data.synth.poses import still_pose
-from training.data.synth.scene import CUE_BITS, compose_frame, cue_labels_of, cue_masks_from_labels, make_background
 
 
 @pytest.fixture(scope="module")

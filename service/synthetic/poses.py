@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.data.synth.faces import Identity
-from training.data.synth.scene import FRAME_HEIGHT, FRAME_WIDTH, Pose
+from service.synthetic.faces import Identity
+from service.synthetic.scene import FRAME_HEIGHT, FRAME_WIDTH, Pose
 
 MAX_ROLL_DEG = 15.0
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from service.errors import UserError
+from service.synthetic import photos
+from service.synthetic.faces import make_identities
 from tests.support.ci import require_or_skip
-from training.data.synth import photos
-from training.data.synth.faces import make_identities
 
 
 def _archive(path: Path, members: dict[str, bytes]) -> Path:
@@ -67,7 +67,7 @@ def test_provisioned_photos_load_when_present() -> None:
         require_or_skip(
             f"extended photo set not provisioned in {folder} (`painwatch data fetch-photos`, `make photos`)"
         )
-    from training.data.synth.faces import load_photo_sources
+    from service.synthetic.faces import load_photo_sources
 
     sources = load_photo_sources("extended")
     assert list(sources) == list(photos.photo_names("extended"))

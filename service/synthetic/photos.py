@@ -27,6 +27,7 @@ from typing import Final
 
 from service.errors import UserError
 from service.files import atomic_path
+from service.paths import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +94,7 @@ def default_photos_dir() -> Path:
     override = os.environ.get(PHOTOS_DIR_ENV)
     if override:
         return Path(override)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "painwatch" / "photos"
+    return user_cache_dir() / "photos"
 
 
 def sha256_of(path: Path) -> str:

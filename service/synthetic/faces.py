@@ -15,9 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from service.synthetic.geometry import FaceFrame, Keypoints, affine_points
+from service.synthetic.photos import EXTRA_FACES, PACKAGED, photo_names, photo_path
 from service.vision.detectors import FaceBox, FaceDetector, best_face
-from training.data.synth.geometry import FaceFrame, Keypoints, affine_points
-from training.data.synth.photos import EXTRA_FACES, PACKAGED, photo_names, photo_path
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +121,14 @@ def detect_base_photos(
         face = _pick_face(name, detector.detect(rgb))
         if face is None or len(face.keypoints) != 6:
             raise RuntimeError(f"the face detector found no face with keypoints on the {name} photograph")
-        bases[name] = _head_patch(name, rgb, face.x + face.w / 2.0, face.y + face.h / 2.0, max(face.w, face.h),
+        bases[name] = head_patch(name, rgb, face.x + face.w / 2.0, face.y + face.h / 2.0, max(face.w, face.h),
                                   Keypoints.from_pairs(face.keypoints))  # fmt: skip
         logger.debug("base photo %s: face %dx%d at (%d, %d)", name, face.w, face.h, face.x, face.y)
     return bases
 
 
-def _head_patch(name: str, rgb: np.ndarray, cx: float, cy: float, face_side: float, kp: Keypoints) -> BasePhoto:
+def head_patch(name: str, rgb: np.ndarray, cx: float, cy: float, face_side: float, kp: Keypoints) -> BasePhoto:
+    """The photo cut to a head sprite around the face centred at (cx, cy), `kp` its keypoints in photo pixels."""
     # Scale so the face is CANONICAL_FACE_PX wide and centred a little below the sprite centre (room for a hat).
     scale = CANONICAL_FACE_PX / face_side
     tx = SPRITE_SIDE / 2.0 - scale * cx
