@@ -64,3 +64,50 @@ def show_model(
     """Print a model's card (model_card.json)."""
     folder = Path(model) if Path(model).is_dir() else (root or model_card.default_models_root()) / model
     typer.echo(model_card.load_card(folder).to_json(), nl=False)
+
+
+@models_app.command("triton-repo")
+def triton_repo(
+    models: Annotated[list[str], typer.Argument(help="NAME/VERSION under --root (or model folders) to publish.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The Triton model repository (created if missing).")],
+    root: Annotated[Path | None, typer.Option(help=_ROOT_HELP)] = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Triton backend: onnxruntime (GPU servers, NGC image) or python (onnxruntime in "
+            "Triton's Python backend, e.g. the nvidia-pytriton wheel's server)."
+        ),
+    ] = "onnxruntime",
+    kind: Annotated[str, typer.Option(help="Where Triton runs the model instances: gpu or cpu.")] = "gpu",
+    instances: Annotated[int, typer.Option(help="Model instances (per GPU with --kind gpu).")] = 1,
+    max_batch: Annotated[
+        int, typer.Option(help="Triton's max_batch_size: at least each painwatch node's model.max_batch.")
+    ] = 32,
+    max_queue_delay_us: Annotated[
+        int, typer.Option(help="Dynamic batching: how long Triton holds a request to batch it with others.")
+    ] = 500,
+    tensorrt_fp16: Annotated[
+        bool,
+        typer.Option(
+            help="TensorRT with FP16 as the GPU accelerator (--backend onnxruntime --kind gpu); the service's "
+            "reference-set check through Triton refuses it if the numbers drift beyond the export's tolerances."
+        ),
+    ] = False,
+) -> None:
+    """Write an NVIDIA Triton model repository for exported models (checked first; SHA-256 recorded per version)."""
+    from service.inference.triton_repo import RepoOptions, write_repository
+
+    if backend not in ("onnxruntime", "python"):
+        raise UserError(f"--backend: {backend!r} is not one of onnxruntime, python")
+    if kind not in ("gpu", "cpu"):
+        raise UserError(f"--kind: {kind!r} is not one of gpu, cpu")
+    base = root or model_card.default_models_root()
+    folders = [Path(m) if Path(m).is_dir() else base / m for m in models]
+    options = RepoOptions(backend, kind, instances, max_batch, max_queue_delay_us, tensorrt_fp16)  # type: ignore[arg-type]
+    published = write_repository(folders, out, options)
+    for item in published:
+        typer.echo(f"{item.name}/{item.version}: {item.folder / item.version} (sha256 {item.sha256[:16]}...)")
+    typer.echo(
+        f"{len(published)} model version(s) in {out}; start Triton with --model-repository={out.absolute()} and set "
+        "model.backend: triton"
+    )

@@ -162,6 +162,9 @@ def check_detectors(settings: ServiceSettings) -> list[Check]:
 def check_providers(settings: ServiceSettings) -> list[Check]:
     import onnxruntime as ort
 
+    if settings.model.backend == "triton":
+        return [Check("providers", "pass", f"not used here: the model runs in Triton at {settings.model.triton.url}")]
+
     available = ort.get_available_providers()
     configured = settings.model.providers
     wanted = list(dict.fromkeys([*configured, *(p for p in available if p not in _NOT_RUNTIME_PROVIDERS)]))
@@ -207,6 +210,8 @@ def _provider_fix(provider: str) -> str:
 
 
 def check_gpu(settings: ServiceSettings) -> list[Check]:
+    if settings.model.backend == "triton":
+        return [Check("GPU", "pass", f"none needed here: the model runs in Triton at {settings.model.triton.url}")]
     wants_gpu = any(p in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in settings.model.providers)
     smi = shutil.which("nvidia-smi")
     if smi is not None:
@@ -495,11 +500,18 @@ def check_tls(settings: ServiceSettings) -> list[Check]:
 
 
 def check_model(settings: ServiceSettings) -> list[Check]:
-    from service.inference.model import load_model
+    from service.inference.backends import model_loader
+    from service.inference.triton import TritonModelError
     from service.model_card import card_warnings
 
     try:
-        model = load_model(settings.model.path, settings.model.providers)
+        model = model_loader(settings.model)(settings.model.path)
+    except TritonModelError as exc:
+        fix = (
+            "start Triton (model.triton.url) on the repository `painwatch models triton-repo NAME/VERSION -o REPO` "
+            "writes for model.path, or set model.backend: onnxruntime"
+        )
+        return [Check("model", "fail", str(exc), fix)]
     except Exception as exc:
         return [
             Check(
@@ -519,7 +531,7 @@ def check_model(settings: ServiceSettings) -> list[Check]:
             f"outputs ok; warm-up {model.warmup_ms:.0f} ms on {', '.join(model.providers)}",
         )
     ]
-    warnings = card_warnings(card, model.providers, settings.model.providers)
+    warnings = card_warnings(card, model.providers, settings.model.requested_providers)
     return checks + [Check("model card", "warn", warning, fix) for warning, fix in warnings]
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.inference.model import INPUT_SIZE, LoadedModel, load_model
+from service.inference.model import INPUT_SIZE, ModelLoader, ServingModel, load_model
 from service.model_card import ModelCard
 from service.supervision import HEALTHY, Health
 
@@ -86,17 +86,19 @@ class InferenceEngine:
         on_invalid: Callable[[str], None] | None = None,
         stall_after_s: float = 20.0,
         intra_op_threads: int | None = None,
+        loader: ModelLoader | None = None,
     ) -> None:
+        """`loader`: how a model folder becomes a checked, warmed-up model (service/inference/backends.py); default
+        ONNX Runtime in this process with `providers` and `intra_op_threads`."""
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
-        self._providers = providers
-        self._intra_op_threads = intra_op_threads
+        self._load: ModelLoader = loader or (lambda path: load_model(path, providers, intra_op_threads))
         self._max_batch = max_batch
         self._max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self._on_batch = on_batch
         self._on_invalid = on_invalid
         self._stall_after_s = stall_after_s
-        self._model = load_model(model_path, providers, intra_op_threads)
+        self._model = self._load(model_path)
         self._requests: queue.Queue[_Request | None] = queue.Queue()
         self._reload_lock = threading.Lock()
         self._stopping = threading.Event()
@@ -112,7 +114,7 @@ class InferenceEngine:
         """Monotonic time since which requests have been waiting with no batch started (None: none waiting)."""
 
     @property
-    def model(self) -> LoadedModel:
+    def model(self) -> ServingModel:
         return self._model
 
     @property
@@ -181,7 +183,7 @@ class InferenceEngine:
     def reload(self, path: Path) -> ModelCard:
         """Load + check + warm up the new model, then swap; a bad file raises ModelLoadError, old model stays."""
         with self._reload_lock:  # two reloads at once would race on which one ends up active
-            candidate = load_model(path, self._providers, self._intra_op_threads)
+            candidate = self._load(path)
             previous = self._model
             self._model = candidate  # one reference assignment: batches see either model whole
             self.reloads += 1

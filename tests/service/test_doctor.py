@@ -19,7 +19,7 @@ from service.demo_video import write_demo_video
 from service.doctor import check_data_dir, check_database, check_tls, exit_code
 from service.store.database import create_db_engine, default_url, upgrade
 
-CLI = [sys.executable, "-c", "from training.cli import app; app()"]
+CLI = [sys.executable, "-c", "from service.main import app; app()"]
 
 
 def painwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

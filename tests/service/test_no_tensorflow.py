@@ -10,7 +10,7 @@ def test_service_api_and_serve_import_no_tensorflow() -> None:
     code = (
         "import sys\n"
         "import service.api, service.serve, service.pipeline.worker, service.inference\n"
-        "from training.cli import app\n"
+        "from service.main import app\n"
         "sys.argv = ['painwatch', 'serve', '--help']\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'))\n"

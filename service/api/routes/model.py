@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +15,8 @@ from service.api.deps import EngineerUser, RequireRole, access_control
 from service.api.state import ServiceState, get_state
 from service.auth import AccessControl, Role
 from service.inference import ModelLoadError
+from service.inference.backends import triton_status
+from service.inference.model import ServingModel
 from service.model_card import MODEL_FILE, card_warnings
 
 logger = logging.getLogger(__name__)
@@ -59,11 +62,35 @@ class DatasetFacts(BaseModel):
     synthetic: bool = Field(description="True when the card marks the dataset as synthetic (no real infants).")
 
 
+class TritonServing(BaseModel):
+    """The Triton Inference Server serving the beds (backend triton)."""
+
+    url: str = Field(description="model.triton.url: the server's gRPC host:port.")
+    model: str = Field(description="Triton model name (the export's name).")
+    version: str = Field(description="Triton model version (the export's version folder).")
+    max_batch_size: int = Field(description="Triton's max_batch_size for the model.")
+    circuit: Literal["closed", "open", "half_open"] = Field(
+        description="closed: Triton answers; open: batches fail at once (beds show model_error) until the "
+        "cool-down ends; half_open: one trial call is allowed."
+    )
+    problem: str | None = Field(description="Why Triton is not answering now; null while the circuit is closed.")
+
+
+def triton_serving(model: ServingModel) -> TritonServing | None:
+    status = triton_status(model)
+    return None if status is None else TritonServing(**asdict(status))
+
+
 class ModelReport(BaseModel):
     """The active model: the raw fields the dashboard has always had, plus typed ones for people to read."""
 
     path: str
-    providers: list[str] = Field(description="ONNX Runtime providers the session really uses, in priority order.")
+    backend: str = Field(description="model.backend: onnxruntime (in this process) or triton (a Triton server).")
+    triton: TritonServing | None = Field(description="The Triton server, model and version; null with onnxruntime.")
+    providers: list[str] = Field(
+        description="ONNX Runtime providers the session really uses, in priority order; with the triton backend "
+        "one entry naming the server, the model and how Triton runs it."
+    )
     requested_providers: list[str] = Field(description="model.providers of the configuration.")
     loaded_at: float
     warmup_ms: float
@@ -83,8 +110,11 @@ def model_report(state: ServiceState) -> dict[str, Any]:
     active = state.engine.model
     card = active.card
     requested = list(state.settings.model.providers)
+    warnings = card_warnings(card, active.providers, state.settings.model.requested_providers)
     report = ModelReport(
         path=str(active.path),
+        backend=state.settings.model.backend,
+        triton=triton_serving(active),
         providers=list(active.providers),
         requested_providers=requested,
         loaded_at=active.loaded_at,
@@ -94,7 +124,7 @@ def model_report(state: ServiceState) -> dict[str, Any]:
         name=card.name,
         version=card.version,
         demo=card.demo,
-        warnings=[ModelWarning(text=t, fix=f) for t, f in card_warnings(card, active.providers, requested)],
+        warnings=[ModelWarning(text=t, fix=f) for t, f in warnings],
         cv_metrics=[_metric(name, value) for name, value in card.cv_metrics.items()],
         datasets=[
             DatasetFacts(

@@ -55,7 +55,7 @@ def write_config(tmp: Path, model_dir: Path, port: int, pain_threshold: float) -
 
 def painwatch(*args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry (user errors -> exit 2 with a message)."""
-    command = [sys.executable, "-c", "from training.cli import app; app()", *args]
+    command = [sys.executable, "-c", "from service.main import app; app()", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 

@@ -99,7 +99,7 @@ def test_serve_on_0_0_0_0_without_tls_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("beds: [{id: a, scale: DAN, source: {type: camera, device: 0}}]\nserver: {host: 0.0.0.0}\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
+        [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

@@ -129,7 +129,7 @@ def test_cli_prints_the_suggestion_and_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("beds: [{id: a, scale: DAN, source: {type: camera, device: 0}}]\nmodle: {path: x}\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from training.cli import app; app()", "doctor", "--config", str(config)],
+        [sys.executable, "-c", "from service.main import app; app()", "doctor", "--config", str(config)],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
@@ -144,7 +144,7 @@ def test_serve_names_a_missing_tls_file_by_its_absolute_path(tmp_path: Path) -> 
         "server: {tls_certfile: tls/cert.pem, tls_keyfile: tls/key.pem}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", "etc/c.yaml"],
+        [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", "etc/c.yaml"],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

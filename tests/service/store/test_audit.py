@@ -23,7 +23,7 @@ def add_rows(store: Store, n: int, start: int = 0) -> None:
 
 
 def painwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from training.cli import app; app()", *args]
+    command = [sys.executable, "-c", "from service.main import app; app()", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 

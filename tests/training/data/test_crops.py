@@ -13,11 +13,11 @@ from skimage import data
 from typer.testing import CliRunner
 
 from service.errors import UserError, ValidationErrors
+from service.main import _app
 from service.vision.crop import CropSpec
 from service.vision.detectors import best_face, create_detector
 from service.vision.images import read_rgb, write_rgb
 from tests.support.detectors import require_detector_models
-from training.cli import _app
 from training.data.crops import crop_frames, read_frames, safe_name
 from training.data.schema import DATASET_COLUMNS, FRAMES_COLUMNS, NO_FACE_COLUMNS
 

@@ -80,7 +80,7 @@ def test_extract_is_deterministic_resumable_and_reports_corrupt(tmp_path: Path, 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from training.cli import app; app()", *args],
+        [sys.executable, "-c", "from service.main import app; app()", *args],
         capture_output=True,
         text=True,
         check=False,

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 DATA_MODULES = [
-    "training.cli",
+    "service.main",
     "training.data.cli",
     "training.data.manifest",
     "training.data.plan",
@@ -36,7 +36,7 @@ def test_data_modules_and_detector_do_not_import_tensorflow() -> None:
 def test_data_help_runs_without_tensorflow() -> None:
     code = (
         "import sys\n"
-        "from training.cli import app\n"
+        "from service.main import app\n"
         "sys.argv = ['painwatch', 'data', '--help']\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "print('TF' if 'tensorflow' in sys.modules else 'no TF')\n"

@@ -11,7 +11,7 @@ def test_eval_video_imports_no_tensorflow() -> None:
         "import sys\n"
         "import training.evaluate.cli, training.evaluate.manifest_truth, training.evaluate.report\n"
         "import service.evaluation.replay, service.evaluation.evaluate\n"
-        "from training.cli import app\n"
+        "from service.main import app\n"
         "sys.argv = ['painwatch', 'eval-video', '--help']\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx')))\n"

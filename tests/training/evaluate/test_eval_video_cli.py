@@ -29,7 +29,7 @@ these numbers)."""
 
 def painwatch(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", "from training.cli import app; app()", *map(str, args)]
+    command = [sys.executable, "-c", "from service.main import app; app()", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
 

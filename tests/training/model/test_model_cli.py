@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 def test_help_does_not_import_tensorflow() -> None:
     code = (
         "import sys\n"
-        "from training.cli import _app\n"
+        "from service.main import _app\n"
         "from typer.testing import CliRunner\n"
         "result = CliRunner().invoke(_app, ['--help'])\n"
         "assert result.exit_code == 0, result.output\n"
@@ -23,7 +23,7 @@ def test_help_does_not_import_tensorflow() -> None:
 
 
 def test_model_summary_prints_trainable_count() -> None:
-    from training.cli import _app
+    from service.main import _app
 
     result = CliRunner().invoke(_app, ["model", "summary", "--input-size", "64"])
     assert result.exit_code == 0, result.output
@@ -32,7 +32,7 @@ def test_model_summary_prints_trainable_count() -> None:
 
 
 def test_export_int8_needs_calibration(tmp_path) -> None:
-    from training.cli import _app
+    from service.main import _app
 
     result = CliRunner().invoke(_app, ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8"])
     assert result.exit_code != 0

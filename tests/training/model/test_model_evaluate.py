@@ -12,10 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from service.errors import UserError
+from service.main import _app
 from service.synthetic.scene import CUE_BITS
 from service.vision.images import write_mask, write_rgb
 from tests.support.ci import require_or_skip
-from training.cli import _app
 
 DEMO_MODEL = Path(__file__).resolve().parents[3] / "exported_models" / "demo-synthetic" / "1"
 

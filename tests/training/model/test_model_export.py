@@ -87,7 +87,7 @@ def test_model_card_beside_and_inside(exported) -> None:
 
 
 def test_models_list_and_show(exported) -> None:
-    from training.cli import _app
+    from service.main import _app
 
     _, _, out = exported
     root = out.parent.parent

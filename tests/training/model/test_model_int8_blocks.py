@@ -141,7 +141,7 @@ def test_export_writes_the_quantization_section_or_nothing(tmp_path, small_model
 
 
 def test_cli_int8_blocks_needs_calibration_and_excludes_other_modes(tmp_path) -> None:
-    from training.cli import _app
+    from service.main import _app
 
     runner = CliRunner()
     alone = runner.invoke(_app, ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8-blocks"])

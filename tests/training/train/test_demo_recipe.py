@@ -136,7 +136,7 @@ def test_demo_preset_is_not_a_thesis_preset() -> None:
 def test_export_cli_passes_the_fp16_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from training.cli import _app
+    from service.main import _app
     from training.model import export
     from training.model.fp16_weights import Fp16Limits
 

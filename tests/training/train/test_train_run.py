@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from service.errors import UserError
-from training.cli import _app
+from service.main import _app
 from training.train.config import load_config
 from training.train.plan import plan_run
 

@@ -53,15 +53,33 @@ function warningsBlock(report) {
       el('span', {}, w.text), w.fix ? el('span', { class: 'muted' }, ` - ${w.fix}`) : null))));
 }
 
+const CIRCUIT_LABEL = {
+  closed: 'answering', open: 'not answering: batches fail at once (beds show model error)', half_open: 'trying again',
+};
+
+// The Triton server, model and version serving the beds (backend triton), and whether it answers now.
+function tritonRows(triton) {
+  if (!triton) return [];
+  return [
+    ['Triton server', el('code', {}, triton.url)],
+    ['Triton model', `${triton.model} / version ${triton.version} (max batch ${triton.max_batch_size})`],
+    ['Triton status', el('span', { class: triton.circuit === 'closed' ? null : 'error' },
+      CIRCUIT_LABEL[triton.circuit] || triton.circuit, triton.problem ? ` - ${triton.problem}` : '')],
+  ];
+}
+
 function runtimeBlock(report) {
   const card = report.card || {};
   const requested = report.requested_providers || [];
   const used = report.providers || [];
-  const fellBack = requested.length && used.length && requested[0] !== used[0];
+  // with the triton backend model.providers are not used: Triton places the model itself
+  const fellBack = report.backend !== 'triton' && requested.length && used.length && requested[0] !== used[0];
   return el('section', {},
     el('h2', {}, 'Runtime'),
     facts([
+      ['Backend', report.backend === 'triton' ? 'NVIDIA Triton Inference Server' : 'ONNX Runtime (in the service)'],
       ['Runs on', el('ul', { class: 'providers' }, used.map((p) => el('li', {}, providerName(p))))],
+      ...tritonRows(report.triton),
       fellBack ? ['Requested', requested.map(providerName).join(', ')] : null,
       ['Warm-up', ms(report.warmup_ms)],
       ['Loaded', when(report.loaded_at)],
