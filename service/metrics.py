@@ -70,6 +70,15 @@ class ServiceMetrics:
             "painwatch_condition_active", "1 while a technical alarm condition holds.", ["condition", "component"],
             registry=r,
         )  # fmt: skip
+        self.ward_notes = Gauge(
+            "painwatch_ward_notes", "Ward of several nodes: messages over PostgreSQL NOTIFY since start (sent, "
+            "received, malformed = ignored, dropped = outbox full, too_large, failed = handler error).", ["outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.ward_remote_beds = Gauge(
+            "painwatch_ward_remote_beds", "Ward of several nodes: the other nodes' beds by state as this node sees "
+            "them (node_down: their node's heartbeat stopped).", ["state"], registry=r,
+        )  # fmt: skip
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from service.ward.roles import Role
+
 
 def serve_command(
     config: Annotated[
@@ -17,6 +19,14 @@ def serve_command(
     check: Annotated[
         bool, typer.Option("--check", help="Run `painwatch doctor` on this config and exit (0/1/2) without serving.")
     ] = False,
+    role: Annotated[
+        Role,
+        typer.Option(
+            "--role",
+            help="node: the config's beds. ward: a view-only node of the ward (needs `node:` and a PostgreSQL "
+            "store.url; the config's beds are ignored). See docs/ward.md.",
+        ),
+    ] = Role.NODE,
 ) -> None:
     """Run the bedside service: live per-bed pain estimates over WebSocket, REST and /metrics."""
     if check:
@@ -26,8 +36,9 @@ def serve_command(
     from service.config import load_settings
     from service.config.loading import require_tls_files
     from service.serve import build_service, run_server
+    from service.ward.roles import apply_role
 
-    settings = load_settings(config)
+    settings = apply_role(load_settings(config), role)
     require_tls_files(settings)
     os.umask(0o077)  # everything the service writes (database, snapshots, dead letters) is its user's only
     service = build_service(settings)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from service.aggregation import Scale
 from service.alerts.engine import Action, AlertEngine, AlertError, Change, Reading
-from service.alerts.models import Alert, AlertsSnapshotMessage, BedAlertState, Verdict
+from service.alerts.models import Alert, AlertKind, AlertsSnapshotMessage, BedAlertState, Verdict
 from service.alerts.params import AlertParams
 from service.clock import Clock, Instant, now
 from service.pipeline.broadcaster import Broadcaster, Outgoing
@@ -68,7 +68,8 @@ class AlertCenter:
 
     def restore(self) -> int:
         """Continue the alerts (and pauses) that were active when the service last stopped."""
-        alerts = self.store.active_alerts()
+        # node_down alerts belong to no engine: the ward's nodes raise and close them (service/ward/)
+        alerts = [a for a in self.store.active_alerts() if a.kind is not AlertKind.NODE_DOWN]
         with self._lock:
             self.engine.restore(alerts, self.store.pauses(), self.clock())
         if alerts:

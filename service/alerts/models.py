@@ -22,6 +22,8 @@ class AlertKind(StrEnum):
     MODEL_ERROR = "model_error"
     STALE = "stale"
     """No analysis result at all: the bed's worker died or hangs (the supervisor restarts it)."""
+    NODE_DOWN = "node_down"
+    """Ward of several nodes: the node owning the bed stopped its heartbeat; raised once by a surviving node."""
 
 
 TECHNICAL_KINDS: Final = (AlertKind.NO_SIGNAL, AlertKind.NO_FACE, AlertKind.MODEL_ERROR, AlertKind.STALE)
@@ -76,7 +78,7 @@ class Alert(_Wire):
     id: str = Field(default_factory=new_id, description="Alert identifier.")
     bed_id: str = Field(description="Bed identifier from the configuration.")
     kind: AlertKind = Field(
-        description="pain_episode, or a technical alert: no_signal | no_face | model_error | stale."
+        description="pain_episode, or a technical alert: no_signal | no_face | model_error | stale | node_down."
     )
     priority: Priority = Field(description="low (technical) | medium (pain episode) | high (top score persists).")
     status: AlertStatus = Field(default=AlertStatus.OPEN, description="open | acknowledged | closed.")

@@ -29,6 +29,7 @@ from service.inference import InferenceEngine
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime
 from service.supervision import Supervisor
+from service.ward.node import WardNode
 
 logger = logging.getLogger(__name__)
 
@@ -45,11 +46,12 @@ def create_app(
     supervisor: Supervisor,
     snapshots: SnapshotRecorder | None = None,
     manage_lifecycle: bool = True,
+    ward: WardNode | None = None,
 ) -> FastAPI:
     """The app over already-built parts; with `manage_lifecycle` the supervisor starts and stops them with the
     server (the engine, the writers, the beds)."""
     beds_by_id = {b.bed_id: b for b in beds}
-    state = ServiceState(settings, engine, beds_by_id, metrics, alerts, access, supervisor, snapshots)
+    state = ServiceState(settings, engine, beds_by_id, metrics, alerts, access, supervisor, snapshots, ward)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,4 +108,6 @@ def stop_service(state: ServiceState) -> None:
         state.snapshots.finish_open_episodes()
     state.supervisor.stop(state.settings.server.shutdown_timeout_s)
     state.alerts.broadcaster.close_all()
+    if state.ward is not None:
+        state.ward.close()
     logger.info("service stopped in %.2f s", time.monotonic() - started)

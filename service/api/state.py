@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request, WebSocket
 
 from service.alerts.center import AlertCenter
+from service.alerts.models import AlertsSnapshotMessage
 from service.alerts.snapshots import SnapshotRecorder
 from service.auth import AccessControl
 from service.config import ServiceSettings
@@ -16,6 +17,8 @@ from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime
 from service.pipeline.messages import BedsSummaryMessage, BedSummary
 from service.supervision import Condition, Supervisor
+from service.ward.node import WardNode
+from service.ward.registry import RegisteredBed
 
 
 @dataclass
@@ -28,6 +31,8 @@ class ServiceState:
     access: AccessControl
     supervisor: Supervisor
     snapshots: SnapshotRecorder | None = None
+    ward: WardNode | None = None
+    """Set on a node of a ward of several nodes (`node:` in the config): the other nodes' beds and commands."""
 
     def alert_center(self) -> AlertCenter:
         return self.alerts
@@ -39,6 +44,8 @@ class ServiceState:
     def summary_message(self) -> BedsSummaryMessage:
         """What /ws/beds sends: every bed's state, and the service's conditions (the dashboard's banner)."""
         beds = [self.bed_summary(b) for b in self.beds.values()]
+        if self.ward is not None:  # the whole ward: this node's beds, then the others' as last heard
+            beds = [*beds, *self.ward.remote_summaries()]
         return BedsSummaryMessage(ts=time.time(), beds=beds, conditions=self.conditions())
 
     def bed_summary(self, bed: BedRuntime) -> BedSummary:
@@ -46,7 +53,24 @@ class ServiceState:
         summary = bed.summary()
         summary.active_alerts = self.alerts.active_for(bed.bed_id)
         summary.alerts_paused_until = self.alerts.bed_state(bed.bed_id).paused_until
+        summary.node_id = self.ward.id if self.ward is not None else None
         return summary
+
+    def alerts_snapshot(self) -> AlertsSnapshotMessage:
+        """The first /ws/alerts message: this node's active alerts and, on a ward node, the other nodes' too."""
+        snapshot = self.alerts.snapshot()
+        if self.ward is not None:
+            snapshot.alerts = sorted([*snapshot.alerts, *self.ward.remote_alerts()], key=lambda a: a.opened_at)
+        return snapshot
+
+    def remote_bed(self, bed_id: str) -> RegisteredBed | None:
+        """Another node's bed on a ward node (None for this node's own beds, an unknown bed, or a single node)."""
+        return self.ward.remote_bed(bed_id) if self.ward is not None and bed_id not in self.beds else None
+
+    def require_known(self, bed_id: str) -> None:
+        """404 unless the bed is this node's or, on a ward node, another node's."""
+        if self.remote_bed(bed_id) is None:
+            self.bed(bed_id)
 
     def bed(self, bed_id: str) -> BedRuntime:
         runtime = self.beds.get(bed_id)

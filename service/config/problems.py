@@ -202,6 +202,9 @@ def walk_loc(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Walk:
             if member is not None:  # pydantic named the union member (a tag or a type): not a key of the data
                 current = member
                 continue
+            models = [m for m in options if isinstance(m, type) and issubclass(m, BaseModel)]
+            if len(models) == 1:  # `Model | None`: pydantic names no member, the key is the model's
+                current = models[0]
         origin = typing.get_origin(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
             parent = current

@@ -31,6 +31,8 @@ class BedState(StrEnum):
     """Nothing analysed yet."""
     STALE = "stale"
     """REST/summary only: the bed's last result is older than `stream.stale_after_s` (analysis stalled)."""
+    NODE_DOWN = "node_down"
+    """Summary only, ward of several nodes: the node owning the bed stopped its heartbeat; pain is unknown."""
 
 
 class _Wire(BaseModel):
@@ -113,6 +115,7 @@ class BedSummary(_Wire):
     last_update_ts: float | None = None
     active_alerts: list[Alert] = Field(default_factory=list, description="The bed's open and acknowledged alerts.")
     alerts_paused_until: float | None = Field(default=None, description="Alerts paused until (Unix s); null = live.")
+    node_id: str | None = Field(default=None, description="The ward node owning the bed; null on a single node.")
 
 
 class BedsSummaryMessage(_Wire):

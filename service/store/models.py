@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ACTIVE_NODE_DOWN = "kind = 'node_down' AND status <> 'closed'"
 
 
 class Base(DeclarativeBase):
@@ -24,11 +26,35 @@ class BedRow(Base):
     paused_until: Mapped[float | None] = mapped_column(Float, nullable=True)
     pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+    node_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The node that owns (captures and analyses) the bed in a ward of several nodes; null on a single node."""
+
+
+class NodeRow(Base):
+    """A `painwatch serve` process of a ward (migration 0006). Times are the database server's clock, so the
+    heartbeat's age is measured on one clock whatever the nodes' clocks say."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    advertise_url: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[float] = mapped_column(Float)
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+    instance: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The running process (random per start); null once it stopped cleanly. Two live processes with one id are
+    refused."""
 
 
 class AlertRow(Base):
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_bed_status", "bed_id", "status"), Index("ix_alerts_opened_at", "opened_at"))
+    __table_args__ = (
+        Index("ix_alerts_bed_status", "bed_id", "status"),
+        Index("ix_alerts_opened_at", "opened_at"),
+        Index(  # one active node_down alert per bed, whichever node raises it first (migration 0006)
+            "ux_alerts_active_node_down", "bed_id", unique=True,
+            postgresql_where=text(ACTIVE_NODE_DOWN), sqlite_where=text(ACTIVE_NODE_DOWN),
+        ),
+    )  # fmt: skip
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     bed_id: Mapped[str] = mapped_column(String(64), ForeignKey("beds.id"))

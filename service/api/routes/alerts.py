@@ -12,6 +12,7 @@ from service.alerts.center import AlertNotFound
 from service.alerts.engine import AlertError
 from service.alerts.models import Alert, AlertEvent, AlertStatus, Verdict
 from service.api.deps import NurseUser, RequireRole
+from service.api.routes.beds import forwarded
 from service.api.state import ServiceState, get_state
 from service.auth import Role
 
@@ -60,6 +61,11 @@ async def acknowledge(
     alert_id: str, request: AckRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> Alert:
     center = state.alert_center()
+    if state.ward is not None:  # another node's bed: applied by its owning node's alert engine, once
+        ward = state.ward
+        remote = await forwarded(lambda: ward.acknowledge_remote(alert_id, user.name, request.verdict, request.note))
+        if remote is not None:
+            return remote
     try:  # in a thread: the database write must not block the event loop
         return await asyncio.to_thread(center.acknowledge, alert_id, user.name, request.verdict, request.note)
     except AlertNotFound as exc:

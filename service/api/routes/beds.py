@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.alerts.models import BedAlertState
@@ -15,6 +16,7 @@ from service.api.state import ServiceState, get_state
 from service.auth import Role
 from service.pipeline.bed import BedRuntime
 from service.pipeline.messages import BedSummary
+from service.ward.node import RemoteRefused
 
 router = APIRouter(prefix="/api/beds", tags=["beds"], dependencies=[RequireRole(Role.NURSE)])
 
@@ -54,9 +56,9 @@ class ClientsReport(BaseModel):
 
 class BedReport(BaseModel):
     summary: BedSummary
-    source: SourceReport
-    analysis: AnalysisReport
-    clients: ClientsReport
+    source: SourceReport | None = Field(default=None, description="Null for another ward node's bed.")
+    analysis: AnalysisReport | None = Field(default=None, description="Null for another ward node's bed.")
+    clients: ClientsReport | None = Field(default=None, description="Null for another ward node's bed.")
 
 
 def bed_report(state: ServiceState, bed: BedRuntime) -> BedReport:
@@ -80,13 +82,22 @@ def bed_report(state: ServiceState, bed: BedRuntime) -> BedReport:
     )  # fmt: skip
 
 
-@router.get("", summary="Every bed's latest state")
+def remote_reports(state: ServiceState) -> list[BedReport]:
+    """On a ward node: the other nodes' beds, their summaries as last heard (no local counters)."""
+    return [BedReport(summary=s) for s in state.ward.remote_summaries()] if state.ward is not None else []
+
+
+@router.get("", summary="Every bed's latest state (on a ward node: every bed of the ward)")
 def list_beds(state: Annotated[ServiceState, Depends(get_state)]) -> list[BedReport]:
-    return [bed_report(state, bed) for bed in state.beds.values()]
+    return [*[bed_report(state, bed) for bed in state.beds.values()], *remote_reports(state)]
 
 
 @router.get("/{bed_id}", summary="One bed's latest state and counters")
 def get_bed(bed_id: str, state: Annotated[ServiceState, Depends(get_state)]) -> BedReport:
+    if state.remote_bed(bed_id) is not None:
+        found = [r for r in remote_reports(state) if r.summary.bed_id == bed_id]
+        if found:
+            return found[0]
     return bed_report(state, state.bed(bed_id))
 
 
@@ -109,7 +120,7 @@ async def bed_trend(
     state: Annotated[ServiceState, Depends(get_state)],
     minutes: Annotated[float, Query(gt=0, le=1440, description="How far back, in minutes (at most 24 h).")] = 60,
 ) -> list[TrendPoint]:
-    state.bed(bed_id)
+    state.require_known(bed_id)  # a ward shares one database: another node's bed's trend is here too
     rows = await asyncio.to_thread(state.alert_center().store.trend, bed_id, time.time() - minutes * 60)
     return [TrendPoint.model_validate(row) for row in rows]
 
@@ -122,6 +133,10 @@ async def bed_trend(
 async def pause_alerts(
     bed_id: str, request: PauseRequest, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
+    remote = state.remote_bed(bed_id)
+    if remote is not None and state.ward is not None:  # applied by the owning node's alert engine
+        ward = state.ward
+        return await forwarded(lambda: ward.pause_remote(remote, request.minutes, request.reason, user.name))
     state.bed(bed_id)
     return await asyncio.to_thread(state.alerts.pause, bed_id, request.minutes, request.reason, user.name)
 
@@ -130,5 +145,20 @@ async def pause_alerts(
 async def resume_alerts(
     bed_id: str, state: Annotated[ServiceState, Depends(get_state)], user: NurseUser
 ) -> BedAlertState:
+    remote = state.remote_bed(bed_id)
+    if remote is not None and state.ward is not None:
+        ward = state.ward
+        return await forwarded(lambda: ward.resume_remote(remote, user.name))
     state.bed(bed_id)
     return await asyncio.to_thread(state.alerts.resume, bed_id, user.name)
+
+
+R = TypeVar("R")
+
+
+async def forwarded(command: Callable[[], R]) -> R:
+    """A command for another node's bed, waiting for its answer in a thread; its refusal as the HTTP answer."""
+    try:
+        return await asyncio.to_thread(command)
+    except RemoteRefused as exc:
+        raise HTTPException(status_code=exc.status, detail=exc.detail) from exc

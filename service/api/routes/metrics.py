@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -10,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from service.api.deps import metrics_reader
 from service.api.state import ServiceState, get_state
+from service.pipeline.messages import BedState
 
 router = APIRouter(tags=["metrics"], dependencies=[Depends(metrics_reader)])
 
@@ -32,6 +34,12 @@ def refresh_gauges(state: ServiceState) -> None:
     for queue_class, depth in writer.depth_by_class().items():
         m.store_queue_depth.labels(queue_class).set(depth)
     m.store_available.set(1.0 if writer.available else 0.0)
+    if state.ward is not None:
+        for outcome, count in state.ward.counters().items():
+            m.ward_notes.labels(outcome).set(count)
+        states = Counter(summary.state.value for summary in state.ward.remote_summaries())
+        for bed_state in BedState:
+            m.ward_remote_beds.labels(bed_state.value).set(states.get(bed_state.value, 0))
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from typing import Annotated
 
+import websockets
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import SQLAlchemyError
+from websockets.asyncio.client import ClientConnection
 
 from service.api.deps import CLOSE_POLICY_VIOLATION, WebSocketCaller, WsCaller, accept_authenticated
 from service.api.state import ServiceState, get_ws_state
@@ -70,6 +73,13 @@ async def bed_stream(
     if not await accept_authenticated(websocket, caller):
         return
     bed = state.beds.get(bed_id)
+    remote = state.remote_bed(bed_id)
+    if bed is None and remote is not None:
+        assert caller.user is not None
+        state.access.audit(caller.user.name, "stream.subscribe", {"bed_id": bed_id, "node_id": remote.node_id})
+        timeout_s, tls = state.settings.stream.send_timeout_s, state.ward.peer_tls if state.ward else None
+        await proxy_bed_stream(websocket, caller, remote.advertise_url, bed_id, timeout_s, tls)
+        return
     if bed is None:
         await websocket.close(CLOSE_UNKNOWN_BED, f"unknown bed {bed_id!r}")
         return
@@ -80,6 +90,62 @@ async def bed_stream(
         await _pump(websocket, caller, subscription, state.settings.stream.send_timeout_s, f"bed {bed_id}")
     finally:
         bed.broadcaster.unsubscribe(subscription)
+
+
+async def proxy_bed_stream(
+    websocket: WebSocket,
+    caller: WebSocketCaller,
+    node_url: str,
+    bed_id: str,
+    timeout_s: float,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Another ward node's bed: its live stream (JSON + Grad-CAM JPEG) relayed from the owning node, which is
+    reached with the caller's own session token (one session table for the ward: the same user and rights there)."""
+    url = f"{'wss' if node_url.startswith('https') else 'ws'}{node_url[node_url.index(':') :]}/ws/beds/{bed_id}"
+    headers = {"Authorization": f"Bearer {caller.token}"}
+    try:
+        secure = tls if url.startswith("wss") else None
+        connecting = websockets.connect(
+            url, additional_headers=headers, open_timeout=5, max_size=MAX_RELAYED, ssl=secure
+        )
+        async with connecting as upstream:
+            relay = asyncio.create_task(_relay(upstream, websocket, timeout_s))
+            disconnected = asyncio.create_task(_wait_for_disconnect(websocket))
+            ended = asyncio.create_task(_watch_session(caller))
+            try:
+                await asyncio.wait({relay, disconnected, ended}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (relay, disconnected, ended):
+                    task.cancel()
+            if ended.done() and not ended.cancelled():
+                await _close(websocket, ended.result())
+            elif relay.done() and not relay.cancelled():
+                await _close(websocket, relay.result())
+    except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:
+        logger.warning("bed %s: cannot reach its node at %s (%s)", bed_id, node_url, type(exc).__name__)
+        await _close(websocket, (CLOSE_INTERNAL_ERROR, "the bed's node cannot be reached"))
+
+
+MAX_RELAYED = 4 * 1024 * 1024
+"""Largest relayed message (a Grad-CAM JPEG is some tens of kB)."""
+
+
+async def _relay(upstream: ClientConnection, websocket: WebSocket, timeout_s: float) -> Closing:
+    """Forward every message of the owning node to the browser; returns how to close when either side stops."""
+    try:
+        async for message in upstream:
+            send = websocket.send_text(message) if isinstance(message, str) else websocket.send_bytes(bytes(message))
+            try:
+                await asyncio.wait_for(send, timeout_s)
+            except TimeoutError:
+                return CLOSE_TOO_SLOW, "client too slow"
+    except websockets.ConnectionClosed:
+        pass
+    code = upstream.close_code
+    if code is None or code in (1005, 1006):  # no close frame from the node: it went away
+        return CLOSE_INTERNAL_ERROR, "the bed's node closed the stream"
+    return code, upstream.close_reason or ""
 
 
 async def _pump(
@@ -178,7 +244,7 @@ async def alert_stream(
     broadcaster = state.alerts.broadcaster
     subscription = broadcaster.subscribe()  # before the snapshot, so no event falls between the two
     try:
-        first = Outgoing(state.alerts.snapshot().model_dump_json())
+        first = Outgoing(state.alerts_snapshot().model_dump_json())
         await _pump(websocket, caller, subscription, state.settings.stream.send_timeout_s, "alerts", first)
     finally:
         broadcaster.unsubscribe(subscription)

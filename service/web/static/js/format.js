@@ -3,7 +3,7 @@
 
 export const STATE_LABEL = {
   ok: 'OK', no_face: 'NO FACE', no_signal: 'NO SIGNAL', model_error: 'MODEL ERROR', starting: 'STARTING',
-  stale: 'STALE', lost: 'CONNECTION LOST',
+  stale: 'STALE', lost: 'CONNECTION LOST', node_down: 'NODE DOWN',
 };
 
 // Facial item bands (service/aggregation/scales.py): DAN 0-4 (1 is never estimated), FLACC 0-2.
@@ -37,7 +37,7 @@ export function band(scale, score) {
 export const PRIORITY_LABEL = { high: 'HIGH', medium: 'MEDIUM', low: 'LOW' };
 export const KIND_LABEL = {
   pain_episode: 'Pain episode', no_signal: 'No signal', no_face: 'No face', model_error: 'Model error',
-  stale: 'Stale (analysis stalled)',
+  stale: 'Stale (analysis stalled)', node_down: 'Node down (bed not monitored)',
 };
 export const CONDITION_LABEL = {
   store_unavailable: 'Store unavailable', component_down: 'Component down', analysis_stalled: 'Analysis stalled',

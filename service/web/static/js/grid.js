@@ -57,7 +57,8 @@ export function createGrid(container, { onOpen }) {
     node.className = `bed-card${top ? ` has-alert prio-border-${top.priority}` : ''}${connection !== 'live' ? ' not-live' : ''}`;
     Object.assign(node.dataset, { bed: bed.bed_id, state: connection === 'live' ? bed.state : 'lost', updated: bed.last_update_ts ?? '' });
     fill(node, 
-    el('header', {}, el('h2', {}, bed.label || bed.bed_id), el('span', { class: 'scale' }, bed.scale)),
+    el('header', {}, el('h2', {}, bed.label || bed.bed_id),
+      el('span', { class: 'scale' }, bed.scale, bed.node_id ? el('span', { class: 'node', dataset: { role: 'node' } }, ` @ ${bed.node_id}`) : null)),
     bedFigures(bed, connection),
     el('div', { class: 'spark-wrap' }, sparkline(recent, now, SPARK_S),
       el('span', { class: 'spark-caption' }, 'last 10 min, smoothed probability')),
