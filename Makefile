@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.painwatch-installed
 DEMO_DIR ?= demo-output
 
-.PHONY: install models photos browser run demo-data demo-model test test-slow lint typecheck bench clean
+.PHONY: install models photos browser triton run demo-data demo-model test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,30 @@ browser: install
 	@$(BIN)/python -c "import playwright" 2>/dev/null || $(BIN)/python -m pip install --quiet playwright \
 		|| $(call browser_missing,playwright not installable)
 
+# A real NVIDIA Triton server for the Triton-backend tests: the tritonserver that the nvidia-pytriton wheel (PyPI)
+# ships, in a venv of Debian's own python3.11 (its Python-backend stub links Debian's libpython3.11; another 3.11
+# build fails to load models), with onnxruntime for the Python backend. Without it those tests skip and say why;
+# under CI=true it is an error here (and the tests would fail, not skip).
+TRITON_VENV ?= build/triton-venv
+TRITON_PYTHON ?= /usr/bin/python3.11
+triton:
+	@$(TRITON_VENV)/bin/python -c "import pytriton, onnxruntime" 2>/dev/null || { \
+		if [ ! -x $(TRITON_PYTHON) ] || ! $(TRITON_PYTHON) -c "import ensurepip" 2>/dev/null \
+				|| [ ! -e "$$($(TRITON_PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')/libpython3.11.so.1.0" ]; then \
+			if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+				{ apt-get install -y -q python3.11-venv libpython3.11 || { apt-get update -q && \
+					apt-get install -y -q python3.11-venv libpython3.11; }; } >/dev/null; \
+			fi; \
+		fi; \
+		{ rm -rf $(TRITON_VENV) && $(TRITON_PYTHON) -m venv $(TRITON_VENV) \
+			&& $(TRITON_VENV)/bin/python -m pip install --quiet 'nvidia-pytriton==0.7.0' onnxruntime 'numpy<2'; } \
+			|| $(call tool_missing,the Triton server (nvidia-pytriton in a $(TRITON_PYTHON) venv) is not installable,Triton); }
+
+# $(call tool_missing,WHY,WHAT): an error (exit 1) under CI=true, else a notice that WHAT's tests will skip.
+tool_missing = if [ "$${CI:-}" = true ]; then \
+		echo "ERROR: CI=true and $(1): the $(2) tests cannot run" >&2; exit 1; \
+	else echo "$(1): the $(2) tests will skip"; fi
+
 # $(call browser_missing,WHY): an error (exit 1) under CI=true, else a notice that the browser test will skip.
 browser_missing = if [ "$${CI:-}" = true ]; then \
 		echo "ERROR: CI=true and $(1): the browser test cannot run" >&2; exit 1; \
@@ -86,17 +110,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: models photos browser lint typecheck
+test: models photos browser triton lint typecheck
 	$(BIN)/pytest -q
 
 test-slow: models
 	$(BIN)/pytest -q -m slow
 
-bench: models
+bench: models triton
 	$(BIN)/python bench/detectors.py
 	$(BIN)/python bench/model.py --models-dir /tmp/painwatch-bench-models
 	$(BIN)/python bench/serve.py --fp32-model /tmp/painwatch-bench-models/fp32 --beds 1 4 --models \
 		/tmp/painwatch-bench-models/fp32 $$(ls -d /tmp/painwatch-bench-models/int8_blocks* | head -1)
+	$(BIN)/python bench/ward.py --seconds 30
+	$(BIN)/python bench/triton.py --seconds 15
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

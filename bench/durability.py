@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))  # tests.support.postgres (the repo root is not an
 from service.alerts.params import AlertParams  # noqa: E402
 from service.demo_video import write_demo_video  # noqa: E402
 from service.store.models import AlertEventRow, AlertRow, AuditRow  # noqa: E402
-from tests.support.network import free_port  # noqa: E402
+from tests.support.network import free_port, wait_until_answering  # noqa: E402
 from tests.support.postgres import PostgresError, ThrowawayPostgres  # noqa: E402
 
 ADMIN_PASSWORD = "durability-bench-admin-pw"
@@ -114,21 +114,11 @@ class Service:
     def start(self, timeout_s: float = 120.0) -> None:
         self.incarnation += 1
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-        command = [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(self.config)]
+        command = [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(self.config)]
         started = time.monotonic()
         with (self.logs / f"service-{self.incarnation}.log").open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"service exited ({self.process.returncode}) on start {self.incarnation}")
-            if time.monotonic() - started > timeout_s:
-                raise RuntimeError(f"service not healthy after {timeout_s:.0f} s (start {self.incarnation})")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_until_answering(f"{self.base}/healthz", self.process, timeout_s)
         self.startup_s.append(time.monotonic() - started)
 
     def kill(self) -> None:

@@ -32,7 +32,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support (the repo root is not an installed package)
 
-from tests.support.network import free_port  # noqa: E402
+from tests.support.network import free_port, wait_until_answering  # noqa: E402
 
 ADMIN_PASSWORD = "login-flood-bench-admin-pw"
 
@@ -54,22 +54,8 @@ def start_service(source: Path, tmp: Path, port: int) -> subprocess.Popen[bytes]
     )
     env = {**os.environ, "PYTHONPATH": str(source), "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
     log = (tmp / "service.log").open("wb")
-    command = [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)]
+    command = [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)]
     return subprocess.Popen(command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the service did not become healthy")
 
 
 def frames_analysed(http: httpx.Client) -> int:
@@ -121,7 +107,7 @@ def run(source: Path, seconds: float, threads: int, warmup_s: float) -> dict[str
         base = f"http://127.0.0.1:{port}"
         process = start_service(source, tmp, port)
         try:
-            wait_healthy(base, process)
+            wait_until_answering(f"{base}/healthz", process, 120)
             token = httpx.post(f"{base}/api/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).json()
             with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token['token']}"}, timeout=60) as http:
                 time.sleep(warmup_s)

@@ -13,7 +13,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from service.alerts.center import AlertCenter
+from service.alerts.center import AlertCenter, AlertListener
 from service.alerts.snapshots import SnapshotRecorder, SnapshotWriter, purge_snapshots
 from service.alerts.snapshots.sealing import Keyring
 from service.api import create_app
@@ -24,6 +24,7 @@ from service.demo_video import ensure_demo_video
 from service.errors import UserError
 from service.files import make_private_dir
 from service.inference import InferenceEngine, ModelLoadError
+from service.inference.backends import backend_problem, model_loader
 from service.metrics import ServiceMetrics
 from service.pipeline.bed import BedRuntime, CaptureFactory, real_capture
 from service.pipeline.broadcaster import Broadcaster
@@ -31,6 +32,8 @@ from service.store import Store, default_url
 from service.store.writer import AuditEntry, RetryPolicy, StoreWriter
 from service.supervision import Condition, PeriodicTask, Probe, RestartPolicy, Supervised, Supervisor
 from service.vision.detectors import create_detector
+from service.ward.bus import Outbox
+from service.ward.node import WardNode, open_outbox
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,8 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
     keyring = Keyring.load(settings.snapshots.key_file)
     snapshot_writer = SnapshotWriter(settings.data_dir, writer, settings.snapshots.jpeg_quality, keyring)
     recorder = build_recorder(settings, store, snapshot_writer)
-    alerts = build_alert_center(settings, store, writer, recorder)
+    outbox = open_ward_outbox(settings, store)
+    alerts = build_alert_center(settings, store, writer, recorder, outbox)
     users = UserDirectory(store)
     try:
         initial_admin_password_file = users.ensure_admin(settings.data_dir)
@@ -87,8 +91,16 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
         PeriodicTask("alert-timers", alerts.tick, ALERT_TICK_S),
         PeriodicTask("retention", lambda: purge_expired(settings, store, alerts), settings.store.purge_interval_s),
     ]
-    supervisor = build_supervisor(settings, [writer, engine, snapshot_writer, *housekeeping], beds, metrics)
-    app = create_app(settings, engine, beds, metrics, alerts, access, supervisor, recorder)
+    ward = None
+    if settings.node is not None and outbox is not None:
+        ward = WardNode(
+            settings.node, store, outbox, outbox.dsn, beds, alerts, settings.stream.summary_hz, settings.alerts
+        )
+    ward_threads = ward.components() if ward is not None else []
+    supervisor = build_supervisor(
+        settings, [writer, engine, snapshot_writer, *housekeeping, *ward_threads], beds, metrics
+    )
+    app = create_app(settings, engine, beds, metrics, alerts, access, supervisor, recorder, ward=ward)
     return Service(settings, engine, beds, metrics, app, alerts, access, supervisor, initial_admin_password_file)
 
 
@@ -107,6 +119,7 @@ def build_engine(settings: ServiceSettings, metrics: ServiceMetrics) -> Inferenc
             on_invalid=lambda _reason: metrics.model_output_invalid.inc(),
             stall_after_s=settings.supervision.stall_after_s,
             intra_op_threads=settings.model.intra_op_threads,
+            loader=model_loader(settings.model),
         )
     except ModelLoadError as exc:
         raise UserError(f"model.path: {exc} (set model.path in the config or PAINWATCH_MODEL__PATH)") from exc
@@ -128,21 +141,36 @@ def build_recorder(settings: ServiceSettings, store: Store, writer: SnapshotWrit
         return None
     detectors = {bed.id: bed.detector.name for bed in settings.beds}
     recorder = SnapshotRecorder(settings.snapshots, settings.data_dir, writer, detectors)
-    recorder.resume(store, store.active_alerts())
+    recorder.resume(store, [a for a in store.active_alerts() if a.bed_id in detectors])  # a ward: its own beds
     return recorder
 
 
 def build_alert_center(
-    settings: ServiceSettings, store: Store, writer: StoreWriter, recorder: SnapshotRecorder | None
+    settings: ServiceSettings,
+    store: Store,
+    writer: StoreWriter,
+    recorder: SnapshotRecorder | None,
+    outbox: Outbox | None = None,
 ) -> AlertCenter:
-    """Register the beds and continue the alerts left open last time."""
+    """Register the beds and continue the alerts left open last time (a ward node also sends its alert events to
+    the other nodes through `outbox`)."""
     store.ensure_beds((bed.id, bed.label, bed.scale.value) for bed in settings.beds)
     beds = {bed.id: (bed.scale, settings.alert_params(bed)) for bed in settings.beds}
-    listeners = [recorder] if recorder is not None else []
+    listeners: list[AlertListener] = [recorder] if recorder is not None else []
+    if outbox is not None:
+        listeners.append(outbox)
     broadcaster = Broadcaster("alerts", max_queue=256)
     center = AlertCenter(beds, store, writer, broadcaster, trend_hz=settings.store.trend_hz, listeners=listeners)
     center.restore()
     return center
+
+
+def open_ward_outbox(settings: ServiceSettings, store: Store) -> Outbox | None:
+    """A ward node (`node:` set) registers itself and claims its beds before anything starts; None otherwise."""
+    if settings.node is None or settings.store.url is None:
+        return None
+    beds = [(bed.id, bed.label, bed.scale.value) for bed in settings.beds]
+    return open_outbox(settings.node, store, settings.store.url, beds)
 
 
 def purge_expired(settings: ServiceSettings, store: Store, alerts: AlertCenter) -> None:
@@ -170,6 +198,8 @@ def build_supervisor(
     writer = next(c for c in services if isinstance(c, StoreWriter))
     by_id = {bed.bed_id: bed for bed in beds}
     store_probe = Probe("store_unavailable", "store", lambda: None if writer.available else writer.last_error)
+    engine = next(c for c in services if isinstance(c, InferenceEngine))
+    backend_probe = Probe("triton_unavailable", "inference-engine", lambda: backend_problem(engine.model))
 
     def on_condition(condition: Condition, raised: bool) -> None:
         metrics.condition_active.labels(condition.name, condition.component).set(1.0 if raised else 0.0)
@@ -178,7 +208,7 @@ def build_supervisor(
 
     return Supervisor(
         [*services, *(unit for bed in beds for unit in bed.components())],
-        probes=[store_probe],
+        probes=[store_probe, backend_probe] if settings.model.backend == "triton" else [store_probe],
         policy=policy,
         on_bed_problem=lambda bed_id, problem: by_id[bed_id].report_problem(problem),
         on_condition=on_condition,

@@ -66,7 +66,9 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="component_down | analysis_stalled | store_unavailable (stable identifiers).")
+    name: str = Field(
+        description="component_down | analysis_stalled | store_unavailable | triton_unavailable (stable identifiers)."
+    )
     component: str = Field(description="Which part: store-writer, inference-engine, bed-<id>/worker, ...")
     bed_id: str | None = Field(default=None, description="The bed concerned; null for the whole service.")
     since: float = Field(description="Unix seconds when it was first seen.")
@@ -260,17 +262,17 @@ class Supervisor:
             self._on_bed_problem(component.bed_id, problem)
 
 
-class PeriodicTask:
-    """A named thread calling `action` every `interval_s` (alert timers, retention), supervised like the rest."""
+class SupervisedThread:
+    """One named daemon thread that the supervisor starts, restarts, stops and checks. A restart starts a fresh
+    thread with a fresh stop event and sets the old one's, so a hung thread that wakes up later bows out. Subclasses
+    give `_run(stop)`, which advances `heartbeat` every round; no round for `stall_after_s` is a stall."""
 
-    def __init__(self, name: str, action: Callable[[], None], interval_s: float) -> None:
+    def __init__(self, name: str, stall_after_s: float) -> None:
         self._name = name
-        self._action = action
-        self.interval_s = interval_s
+        self.stall_after_s = stall_after_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.heartbeat = time.monotonic()
-        self.failures = 0
 
     @property
     def name(self) -> str:
@@ -299,9 +301,22 @@ class PeriodicTask:
         if self._thread is None or not self._thread.is_alive():
             return Health(False, f"{self._name} thread is not running")
         late_s = now_mono - self.heartbeat
-        if late_s > max(10.0, 5 * self.interval_s):
+        if late_s > self.stall_after_s:
             return Health(False, f"{self._name} has not completed a round for {late_s:.0f} s")
         return HEALTHY
+
+    def _run(self, stop: threading.Event) -> None:
+        raise NotImplementedError
+
+
+class PeriodicTask(SupervisedThread):
+    """A named thread calling `action` every `interval_s` (alert timers, retention), supervised like the rest."""
+
+    def __init__(self, name: str, action: Callable[[], None], interval_s: float) -> None:
+        super().__init__(name, stall_after_s=max(10.0, 5 * interval_s))
+        self._action = action
+        self.interval_s = interval_s
+        self.failures = 0
 
     def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Any
 
 from limits import parse as parse_rate
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from service.aggregation import AggregationParams, Scale
 from service.alerts.params import AlertParams
 from service.inference import default_providers
+from service.inference.backends import Backend
+from service.inference.providers import GpuOptions
+from service.inference.triton import TritonConfig
 from service.model_card import default_models_root
 from service.model_card import installed_models_root as installed_models_root
-from service.paths import ConfigPath
+from service.paths import ConfigPath, user_cache_dir
 from service.sources.config import CaptureConfig, SourceConfig
 from service.vision.detectors import DETECTORS
+from service.ward.settings import NodeConfig
 
 ENV_PREFIX = "PAINWATCH_"
 DEFAULT_MODEL = Path("demo-synthetic/1")
@@ -26,8 +29,7 @@ DEFAULT_MODEL = Path("demo-synthetic/1")
 
 
 def default_data_dir() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "painwatch"
+    return user_cache_dir()
 
 
 class _Strict(BaseModel):
@@ -80,10 +82,26 @@ class ModelConfig(_Strict):
         "file: to that file's folder; the default (demo-synthetic/1) and a relative PAINWATCH_MODEL__PATH: to "
         "model.root.",
     )
+    backend: Backend = Field(
+        default="onnxruntime",
+        description="Where the model runs: onnxruntime (in this process, on model.providers) or triton (an NVIDIA "
+        "Triton Inference Server at model.triton.url serving the same exported file; `painwatch models "
+        "triton-repo` writes its model repository). Either way the model is checked against model.path's card, "
+        "SHA-256 and reference set before it serves.",
+    )
     providers: list[str] = Field(
         default_factory=default_providers,
         min_length=1,
-        description="ONNX Runtime execution providers in priority order; default CUDA when available, else CPU.",
+        description="ONNX Runtime execution providers in priority order; default CUDA when available, else CPU "
+        "(backend onnxruntime only).",
+    )
+    gpu: GpuOptions = Field(
+        default_factory=lambda: GpuOptions(),
+        description="Options of the CUDA and TensorRT providers (device, TensorRT fp16 and engine cache, IO binding); "
+        "service/inference/providers.py documents each. Ignored on CPU.",
+    )
+    triton: TritonConfig = Field(
+        default_factory=lambda: TritonConfig(), description="The Triton server (backend triton only)."
     )
     max_batch: int = Field(default=8, ge=1, le=256, description="Most crops (from all beds) in one inference batch.")
     max_wait_ms: float = Field(
@@ -99,6 +117,20 @@ class ModelConfig(_Strict):
         description="ONNX Runtime compute threads of the shared inference session; null = this host's physical "
         "cores (service/inference/model.py `session_options` documents the choice: no spinning, sequential).",
     )
+
+    @property
+    def requested_providers(self) -> list[str] | None:
+        """model.providers when they matter (backend onnxruntime); None with Triton, which places the model itself."""
+        return list(self.providers) if self.backend == "onnxruntime" else None
+
+    @model_validator(mode="after")
+    def _triton_answers_before_beds_give_up(self) -> ModelConfig:
+        if self.backend == "triton" and self.triton.timeout_s > self.infer_timeout_s:
+            raise ValueError(
+                f"triton.timeout_s ({self.triton.timeout_s:g}) must not exceed infer_timeout_s "
+                f"({self.infer_timeout_s:g}): the beds would give up on a batch Triton is still allowed to answer"
+            )
+        return self
 
     @model_validator(mode="after")
     def _path_under_root(self) -> ModelConfig:
@@ -332,7 +364,14 @@ class ServiceSettings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", validate_default=True
     )
 
-    beds: list[BedConfig] = Field(min_length=1, description="The monitored beds.")
+    node: NodeConfig | None = Field(
+        default=None,
+        description="This process as one node of a ward sharing store.url (PostgreSQL): its id and advertised URL "
+        "(docs/ward.md). Null: a single node. With no beds the node is a view-only ward station.",
+    )
+    beds: list[BedConfig] = Field(
+        description="The monitored beds (at least one, unless `node` is set: a ward view with no beds of its own)."
+    )
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(), description="The pain model and inference.")
     aggregation: AggregationParams = Field(
         default_factory=lambda: AggregationParams(), description="Smoothing, observation window and scale rules."
@@ -357,6 +396,23 @@ class ServiceSettings(BaseSettings):
         description="Data folder (0700, owned by the service's user): the generated synthetic demo video, the "
         "default SQLite database, review snapshots and the dead-letter file live here. Env PAINWATCH_DATA_DIR.",
     )
+
+    @field_validator("beds")
+    @classmethod
+    def _beds_or_ward_view(cls, beds: list[BedConfig], info: ValidationInfo) -> list[BedConfig]:
+        if not beds and info.data.get("node") is None:
+            raise ValueError("give at least one bed (or set node: {id, advertise_url} for a view-only ward node)")
+        return beds
+
+    @model_validator(mode="after")
+    def _node_needs_postgres(self) -> ServiceSettings:
+        url = self.store.url or ""
+        if self.node is not None and not url.startswith("postgresql"):
+            raise ValueError(
+                "node: a ward of several nodes shares one PostgreSQL database; set store.url to "
+                "postgresql+psycopg://user:password@host/db on every node (or remove node: for a single node)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _unique_bed_ids(self) -> ServiceSettings:

@@ -10,16 +10,19 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import onnxruntime as ort
 
 from service.errors import UserError
 from service.inference.provenance import file_sha256, provenance_problem
+from service.inference.providers import BatchRunner, GpuOptions, device_of, provider_entries
 from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, ModelCard, parse_card
+from service.paths import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,33 @@ _PROB_SUM_TOLERANCE: Final = 1e-3
 
 class ModelLoadError(UserError):
     """A model file that cannot serve: missing, corrupt, or not honouring the contract."""
+
+
+class ServingModel(Protocol):
+    """What the engine, the API and the doctor need of a checked model, whichever backend runs it."""
+
+    @property
+    def card(self) -> ModelCard: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def providers(self) -> list[str]: ...
+    @property
+    def grid(self) -> int: ...
+    @property
+    def warmup_ms(self) -> float: ...
+    @property
+    def loaded_at(self) -> float: ...
+    @property
+    def sha256(self) -> str: ...
+
+    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [N,224,224,3] -> (probs [N,2], maps [N,2,G,G])."""
+        ...
+
+
+ModelLoader = Callable[[Path], ServingModel]
+"""Loads, checks and warms up the model of an exported folder (or .onnx file); raises ModelLoadError."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +81,11 @@ class LoadedModel:
     loaded_at: float
     sha256: str
     """Of model.onnx (the audit log records it at every reload)."""
+    runner: BatchRunner
+    """Runs a batch on the session (through IO binding on a GPU, see service/inference/providers.py)."""
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return _run(self.session, images)
+        return _pair(self.runner(images))
 
 
 def physical_cores() -> int:
@@ -118,10 +150,17 @@ def resolve_model_file(path: Path) -> Path:
     return candidate
 
 
-def load_model(path: Path, providers: list[str] | None = None, intra_op_threads: int | None = None) -> LoadedModel:
+def load_model(
+    path: Path,
+    providers: list[str] | None = None,
+    intra_op_threads: int | None = None,
+    gpu: GpuOptions | None = None,
+    max_batch: int = 8,
+) -> LoadedModel:
     """Load, check names/shapes against the contract, warm up with one dummy batch; raise ModelLoadError if bad.
 
-    `intra_op_threads`: ONNX Runtime compute threads (None: physical cores; see `session_options`)."""
+    `intra_op_threads`: ONNX Runtime compute threads (None: physical cores; see `session_options`). `gpu`: options
+    of the CUDA / TensorRT providers and IO binding; `max_batch`: the largest batch TensorRT's profile covers."""
     model_file = resolve_model_file(path)
     wanted = providers or default_providers()
     unknown = [p for p in wanted if p not in ort.get_available_providers()]
@@ -131,26 +170,31 @@ def load_model(path: Path, providers: list[str] | None = None, intra_op_threads:
             f"(available: {ort.get_available_providers()})"
         )
     options = session_options(intra_op_threads)
+    gpu = gpu or GpuOptions()
+    engine_cache = gpu.engine_cache_dir or user_cache_dir() / "trt-engines"
+    entries = provider_entries(wanted, gpu, max_batch, INPUT_NAME, (INPUT_SIZE, INPUT_SIZE, 3), engine_cache)
     try:
-        session = ort.InferenceSession(str(model_file), sess_options=options, providers=wanted)
+        session = ort.InferenceSession(str(model_file), sess_options=options, providers=entries)
     except Exception as exc:  # ORT raises its own exception types for corrupt/unsupported files
         raise ModelLoadError(f"{model_file}: ONNX Runtime cannot load it: {_first_line(exc)}") from exc
     grid = check_contract(session, model_file)
     card = read_card(session, model_file)
+    used = list(session.get_providers())
+    runner = BatchRunner(session, INPUT_NAME, [PROBS, GRADCAM], device_of(used) if gpu.io_binding else None,
+                         gpu.device_id)  # fmt: skip
     warmup_ms = warm_up(session, model_file)
-    problem = provenance_problem(model_file, lambda images: _run(session, images))
+    problem = provenance_problem(model_file, lambda images: _pair(runner(images)))
     if problem is not None:
         raise ModelLoadError(f"{model_file}: {problem}")
-    used = list(session.get_providers())
     logger.info(
         "model %s/%s loaded from %s on %s (warm-up %.0f ms)", card.name, card.version, model_file, used, warmup_ms
     )
-    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time(), file_sha256(model_file))
+    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time(), file_sha256(model_file), runner)
 
 
-def _run(session: ort.InferenceSession, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    probs, maps = session.run([PROBS, GRADCAM], {INPUT_NAME: images})
-    return np.asarray(probs), np.asarray(maps)
+def _pair(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    probs, maps = outputs
+    return probs, maps
 
 
 def check_contract(session: ort.InferenceSession, source: Path) -> int:
@@ -179,13 +223,24 @@ def check_contract(session: ort.InferenceSession, source: Path) -> int:
     return int(cam_shape[1])
 
 
-def read_card(session: ort.InferenceSession, model_file: Path) -> ModelCard:
+def read_card_file(model_file: Path) -> ModelCard:
+    """The card of a model file without serving it here (the Triton backend): beside it, else in its metadata."""
+    if (model_file.parent / CARD_FILE).is_file():
+        return read_card(None, model_file)
+    try:
+        session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelLoadError(f"{model_file}: ONNX Runtime cannot read it: {_first_line(exc)}") from exc
+    return read_card(session, model_file)
+
+
+def read_card(session: ort.InferenceSession | None, model_file: Path) -> ModelCard:
     """The card beside the file, else the one stored in the ONNX metadata; a model without one is refused."""
     card_file = model_file.parent / CARD_FILE
     try:
         if card_file.is_file():
             return parse_card(card_file.read_text(encoding="utf-8"), str(card_file))
-        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+        text = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY) if session is not None else None
     except UserError as exc:
         raise ModelLoadError(str(exc)) from exc
     if not text:
@@ -204,12 +259,16 @@ def warm_up(session: ort.InferenceSession, source: Path) -> float:
         probs, maps = session.run([PROBS, GRADCAM], {INPUT_NAME: dummy})
     except Exception as exc:
         raise ModelLoadError(f"{source}: warm-up inference failed: {_first_line(exc)}") from exc
-    probs, maps = np.asarray(probs), np.asarray(maps)
+    check_warm_up_outputs(np.asarray(probs), np.asarray(maps), str(source))
+    return (time.perf_counter() - started) * 1000.0
+
+
+def check_warm_up_outputs(probs: np.ndarray, maps: np.ndarray, source: str) -> None:
+    """The warm-up batch's outputs must be a distribution and [0, 1] maps (whatever backend computed them)."""
     if not (np.all(np.isfinite(probs)) and abs(float(probs.sum()) - 1.0) <= _PROB_SUM_TOLERANCE):
         raise ModelLoadError(f"{source}: warm-up probabilities are not a distribution: {probs.tolist()}")
     if not np.all(np.isfinite(maps)) or maps.min() < -1e-4 or maps.max() > 1 + 1e-4:
         raise ModelLoadError(f"{source}: warm-up Grad-CAM maps are outside [0, 1]")
-    return (time.perf_counter() - started) * 1000.0
 
 
 def _first_line(exc: BaseException) -> str:

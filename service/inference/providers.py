@@ -38,13 +38,14 @@ class GpuOptions(BaseModel):
     device_id: int = Field(default=0, ge=0, description="CUDA device the model runs on.")
     fp16: bool = Field(
         default=False,
-        description="TensorRT only: build float16 engines (about 2x the throughput of float32 on tensor-core GPUs; "
-        "probabilities and Grad-CAM move a little: measure with bench/gpu.py before enabling it on a ward).",
+        description="TensorRT only: build float16 engines (typically about 2x float32's throughput on tensor-core "
+        "GPUs; probabilities and Grad-CAM move a little). The model still has to reproduce its export's reference "
+        "outputs within their tolerances (reference.npz) or it is refused at load; bench/gpu.py measures both.",
     )
     engine_cache_dir: Path | None = Field(
         default=None,
         description="TensorRT only: folder where built engines are kept (one per model, GPU and TensorRT version); "
-        "null = `trt-engines` in data_dir. Without a cache every start rebuilds the engine (minutes).",
+        "null = ~/.cache/painwatch/trt-engines. Without a cache every start rebuilds the engine (minutes).",
     )
     cudnn_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = Field(
         default="EXHAUSTIVE",

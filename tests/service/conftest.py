@@ -8,7 +8,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.network import free_port
+from tests.support.network import free_port, wait_until_answering
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -120,20 +119,13 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
             env["PAINWATCH_ADMIN_PASSWORD"] = admin_password
         with log.open("w") as handle:
             process = subprocess.Popen(
-                [sys.executable, "-c", "from training.cli import app; app()", "serve", "--config", str(config)],
+                [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
                 stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
             )  # fmt: skip
         served = ServedProcess(process, port, log, admin_password, tls)
         started.append(served)
-        deadline = time.monotonic() + 90
-        while True:
-            assert process.poll() is None, served.output()
-            assert time.monotonic() < deadline, "service did not become healthy"
-            try:
-                if httpx.get(f"{served.base}/healthz", timeout=1, verify=served.verify).status_code == 200:
-                    return served
-            except httpx.TransportError:
-                time.sleep(0.3)
+        wait_until_answering(f"{served.base}/healthz", process, 90, served.output, served.verify)
+        return served
 
     yield start
     for served in started:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from service.pipeline.messages import BedState
-from tests.support.network import free_port
+from tests.support.network import free_port, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "docs" / "deploy"
@@ -51,21 +51,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     log = cwd / "service.log"
     with log.open("w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from training.cli import app; app()", "serve"],
+            [sys.executable, "-c", "from service.main import app; app()", "serve"],
             stdout=handle, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 150
-        while True:
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"not ready:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
+        wait_until_answering(f"{base}/readyz", process, 150, log.read_text)
         # analysed frames, so the per-bed metrics have samples
         deadline = time.monotonic() + 60
         while "painwatch_frames_analysed_total{" not in metrics_text(base):

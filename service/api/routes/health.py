@@ -6,11 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from service.api.deps import OptionalUser
+from service.api.routes.model import TritonServing, triton_serving
 from service.api.state import ServiceState, get_state
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    """/readyz for a logged-in caller (an anonymous one gets only `ready`)."""
+
+    ready: bool = Field(description="Every bed can be watched now (the status code says the same: 200 or 503).")
+    model: str = Field(description="The serving model, name/version.")
+    backend: str = Field(description="model.backend: onnxruntime (in this process) or triton.")
+    triton: TritonServing | None = Field(description="The Triton server, model, version and circuit; null otherwise.")
+    problems: list[str] = Field(description="Why not ready: conditions, a stopped engine, sources not open.")
 
 
 @router.get("/healthz", summary="The process is up (liveness only: it says nothing about the beds)")
@@ -34,9 +46,11 @@ def readyz(state: Annotated[ServiceState, Depends(get_state)], user: OptionalUse
     status = 200 if not problems else 503
     if user is None:  # bed ids, paths and model names are not for anonymous callers
         return JSONResponse({"ready": not problems}, status_code=status)
-    body = {
-        "ready": not problems,
-        "model": f"{state.engine.card.name}/{state.engine.card.version}",
-        "problems": problems,
-    }
-    return JSONResponse(body, status_code=status)
+    detail = Readiness(
+        ready=not problems,
+        model=f"{state.engine.card.name}/{state.engine.card.version}",
+        backend=state.settings.model.backend,
+        triton=triton_serving(state.engine.model),
+        problems=problems,
+    )
+    return JSONResponse(detail.model_dump(mode="json"), status_code=status)

@@ -191,4 +191,6 @@ def test_metrics_for_prometheus_by_token_and_engineers_and_readyz_details_only_f
     anonymous = client.get("/readyz")
     assert set(anonymous.json()) == {"ready"}  # no bed ids, paths or model names
     detailed = client.get("/readyz", headers=auth_service.headers(Role.NURSE)).json()
-    assert set(detailed) == {"ready", "model", "problems"} and detailed["ready"] is (anonymous.status_code == 200)
+    assert set(detailed) == {"ready", "model", "backend", "triton", "problems"}
+    assert detailed["ready"] is (anonymous.status_code == 200)
+    assert detailed["backend"] == "onnxruntime" and detailed["triton"] is None

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import pytest
+from pydantic import ValidationError
 
 from service.inference.model import GRADCAM, INPUT_NAME, PROBS, resolve_model_file, session_options
 from service.inference.providers import (
@@ -58,3 +60,10 @@ def test_io_binding_gives_the_plain_run_outputs(model_dir: Path) -> None:
     assert p1.shape == (3, 2) and m1.shape[:2] == (3, 2)
     np.testing.assert_array_equal(p1, p2)
     np.testing.assert_array_equal(m1, m2)
+
+
+def test_gpu_options_are_strict() -> None:
+    with pytest.raises(ValidationError, match="fp61"):
+        GpuOptions.model_validate({"fp61": True})
+    with pytest.raises(ValidationError, match="cudnn_conv_algo_search"):
+        GpuOptions.model_validate({"cudnn_conv_algo_search": "FASTEST"})
