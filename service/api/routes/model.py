@@ -106,7 +106,7 @@ class ModelReport(BaseModel):
     datasets: list[DatasetFacts]
 
 
-def model_report(state: ServiceState) -> dict[str, Any]:
+def model_report(state: ServiceState) -> ModelReport:
     active = state.engine.model
     card = active.card
     requested = list(state.settings.model.providers)
@@ -137,7 +137,7 @@ def model_report(state: ServiceState) -> dict[str, Any]:
             for d in card.datasets
         ],
     )
-    return report.model_dump(mode="json")
+    return report
 
 
 def _metric(name: str, value: Any) -> MetricSummary:
@@ -151,8 +151,8 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-@router.get("", summary="The active model and its card", response_model=ModelReport)
-def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> dict[str, Any]:
+@router.get("", summary="The active model and its card")
+def get_model(state: Annotated[ServiceState, Depends(get_state)]) -> ModelReport:
     return model_report(state)
 
 
@@ -166,7 +166,7 @@ async def reload_model(
     state: Annotated[ServiceState, Depends(get_state)],
     user: EngineerUser,
     access: Annotated[AccessControl, Depends(access_control)],
-) -> dict[str, Any]:
+) -> ModelReport:
     asked = {"name": request.name, "version": request.version}
     try:
         folder = resolve_under_root(state.settings.model.root, request.name, request.version)
