@@ -45,22 +45,22 @@ DEMO_UNSEEN = $(DEMO_MODEL_WORK)/unseen-seed77
 demo-model: models
 	rm -rf $(DEMO_MODEL_WORK)
 	$(BIN)/painwatch data fetch-photos
-	$(BIN)/painwatch data synth -o $(DEMO_MODEL_WORK)/cohort --no-videos --seed 0 --photos extended \
-		--infants 24 --crops-per-infant 30
+	$(BIN)/painwatch data synth -o $(DEMO_MODEL_WORK)/cohort --no-videos --seed 0 --photos wide \
+		--infants 38 --crops-per-infant 30
 	$(BIN)/painwatch train --config demo --dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv \
 		-o $(DEMO_MODEL_WORK)/run
 	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN) --no-videos --seed 77
-	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN)-extended --no-videos --seed 77 --photos extended
+	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN)-wide --no-videos --seed 77 --photos wide
 	$(BIN)/painwatch export $(DEMO_MODEL_WORK)/run/final -o $(DEMO_MODEL_OUT) --overwrite \
 		--fp16-weights --fp16-max-prob-change 0.005 --fp16-max-map-change 0.1 \
-		--check-dataset $(DEMO_UNSEEN)-extended/crops/dataset.csv
+		--check-dataset $(DEMO_UNSEEN)-wide/crops/dataset.csv
 	mkdir -p $(DEMO_MODEL_REPORT)
 	cd $(DEMO_MODEL_WORK)/run && cp -r report.md report.html results.json predictions.csv figures \
 		$(CURDIR)/$(DEMO_MODEL_REPORT)/
 	$(BIN)/painwatch model evaluate $(DEMO_MODEL_OUT) -d $(DEMO_UNSEEN)/crops/dataset.csv \
 		-o $(DEMO_MODEL_REPORT)/unseen_seed77.json
-	$(BIN)/painwatch model evaluate $(DEMO_MODEL_OUT) -d $(DEMO_UNSEEN)-extended/crops/dataset.csv \
-		-o $(DEMO_MODEL_REPORT)/unseen_seed77_extended.json
+	$(BIN)/painwatch model evaluate $(DEMO_MODEL_OUT) -d $(DEMO_UNSEEN)-wide/crops/dataset.csv \
+		-o $(DEMO_MODEL_REPORT)/unseen_seed77_wide.json
 
 # Browser test: Debian's chromium (apt-get, as root) driven by the Python playwright package, which never
 # downloads a browser here (no `playwright install`). Without root/apt the browser test skips and says why;
