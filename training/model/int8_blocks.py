@@ -28,8 +28,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from sklearn.metrics import f1_score
 
 from service.errors import UserError
-from training.model.check_crops import balanced_sample, load_crops, read_dataset
-from training.model.quantize import MAX_CALIBRATION, MAX_HELD_OUT, CropReader, split_by_infant
+from training.model.quantize import CropReader, calibration_split
 
 logger = logging.getLogger(__name__)
 
@@ -205,17 +204,8 @@ def quantize_int8_blocks(
     the held-out part plus the export's check crops measure the limits; F1 uses the held-out labels and, when
     the check crops come from a dataset (`check_labels`), theirs too."""
     limits = limits or Int8BlocksLimits()
-    if calibration is None:
-        raise UserError("--int8-blocks needs --calibration DATASET (a dataset.csv of face crops)")
-    rows = read_dataset(calibration)
-    calib_rows, held_rows = split_by_infant(rows)
-    if not held_rows:
-        raise UserError(f"{calibration}: too few crops to hold any out for the INT8-blocks accuracy check")
-    calib_rows = balanced_sample(calib_rows, MAX_CALIBRATION)
-    held_rows = balanced_sample(held_rows, MAX_HELD_OUT)
-    calib_images = load_crops(calib_rows, input_size)
-    held_images = load_crops(held_rows, input_size)
-    labels = np.array([r.label for r in held_rows])
+    split = calibration_split(calibration, input_size, "--int8-blocks", "INT8-blocks")
+    calib_images, held_images, labels = split.calib_images, split.held_images, split.held_labels
     if check_labels is not None and len(check_labels) == len(check_images):
         labels = np.concatenate([labels, check_labels])
     payload, placement = quantize_blocks(fp32_onnx, calib_images)
@@ -230,8 +220,7 @@ def quantize_int8_blocks(
         "method": "static QDQ INT8 (onnxruntime quantize_static, MinMax activations, per-channel weights) on "
         "the Conv/Relu/MaxPool nodes of blocks 1-4, named in nodes_to_quantize; all other nodes in nodes_to_exclude",
         **placement,
-        "calibration": {"dataset": str(calibration), "crops": len(calib_rows), "infants": _infants(calib_rows)},
-        "held_out": {"crops": len(held_rows), "infants": _infants(held_rows)},
+        **split.report(),
         "check_crops": len(check_images),
         "f1_crops": len(labels),
         "limits": asdict(limits),
@@ -244,7 +233,3 @@ def quantize_int8_blocks(
             + "; ".join(failures)
         )
     return payload, report
-
-
-def _infants(rows: list[Any]) -> int:
-    return len({r.infant_id for r in rows})

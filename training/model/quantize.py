@@ -10,6 +10,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,21 +65,51 @@ def split_by_infant(rows: list[CropRow], seed: int = 0) -> tuple[list[CropRow], 
     return [r for r in rows if r.infant_id not in held], [r for r in rows if r.infant_id in held]
 
 
+@dataclass(frozen=True)
+class CalibrationSplit:
+    """A quantization's --calibration dataset split by infant: one part calibrates, the held-out part measures."""
+
+    dataset: Path
+    calib_rows: list[CropRow]
+    held_rows: list[CropRow]
+    calib_images: np.ndarray
+    held_images: np.ndarray
+
+    @property
+    def held_labels(self) -> np.ndarray:
+        return np.array([r.label for r in self.held_rows])
+
+    def report(self) -> dict[str, Any]:
+        """The model card's `calibration` and `held_out` entries."""
+        return {
+            "calibration": {"dataset": str(self.dataset), "crops": len(self.calib_rows),
+                            "infants": _infants(self.calib_rows)},
+            "held_out": {"crops": len(self.held_rows), "infants": _infants(self.held_rows)},
+        }  # fmt: skip
+
+
+def calibration_split(calibration: Path | None, input_size: int, flag: str, what: str) -> CalibrationSplit:
+    """Split the dataset so no infant is in both parts, and load both parts' crops; `flag` and `what` name the
+    export option in the errors."""
+    if calibration is None:
+        raise UserError(f"{flag} needs --calibration DATASET (a dataset.csv of face crops)")
+    rows = read_dataset(calibration)
+    calib_rows, held_rows = split_by_infant(rows)
+    if not held_rows:
+        raise UserError(f"{calibration}: too few crops to hold any out for the {what} accuracy check")
+    calib_rows = balanced_sample(calib_rows, MAX_CALIBRATION)
+    held_rows = balanced_sample(held_rows, MAX_HELD_OUT)
+    return CalibrationSplit(
+        calibration, calib_rows, held_rows, load_crops(calib_rows, input_size), load_crops(held_rows, input_size)
+    )
+
+
 def quantize_int8(
     fp32_onnx: bytes, calibration: Path | None, input_size: int, max_f1_drop: float
 ) -> tuple[bytes, dict[str, Any]]:
     """(INT8 model bytes, report); raises UserError when F1 drops by more than `max_f1_drop`."""
-    if calibration is None:
-        raise UserError("--int8 needs --calibration DATASET (a dataset.csv of face crops)")
-    rows = read_dataset(calibration)
-    calib_rows, held_rows = split_by_infant(rows)
-    if not held_rows:
-        raise UserError(f"{calibration}: too few crops to hold any out for the INT8 accuracy check")
-    calib_rows = balanced_sample(calib_rows, MAX_CALIBRATION)
-    held_rows = balanced_sample(held_rows, MAX_HELD_OUT)
-    calib_images = load_crops(calib_rows, input_size)
-    held_images = load_crops(held_rows, input_size)
-    labels = np.array([r.label for r in held_rows])
+    split = calibration_split(calibration, input_size, "--int8", "INT8")
+    calib_images, held_images, labels = split.calib_images, split.held_images, split.held_labels
     with tempfile.TemporaryDirectory(prefix="painwatch-int8-") as tmp:
         fp32_path, int8_path = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         fp32_path.write_bytes(fp32_onnx)
@@ -98,14 +129,13 @@ def quantize_int8(
     report = compare(fp32_onnx, int8_bytes, held_images, labels)
     report.update(
         method="static QDQ INT8 (onnxruntime quantize_static, MinMax, per-channel weights)",
-        calibration={"dataset": str(calibration), "crops": len(calib_rows), "infants": _infants(calib_rows)},
-        held_out={"crops": len(held_rows), "infants": _infants(held_rows)},
+        **split.report(),
         max_f1_drop=max_f1_drop,
     )
     drop = report["fp32"]["f1"] - report["int8"]["f1"]
     if drop > max_f1_drop:
         raise UserError(
-            f"INT8 F1 {report['int8']['f1']:.3f} vs fp32 {report['fp32']['f1']:.3f} on {len(held_rows)} held-out "
+            f"INT8 F1 {report['int8']['f1']:.3f} vs fp32 {report['fp32']['f1']:.3f} on {len(split.held_rows)} held-out "
             f"crops: drop {drop:.3f} exceeds --max-f1-drop {max_f1_drop:g}; nothing was written"
         )
     return int8_bytes, report
