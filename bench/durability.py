@@ -53,6 +53,7 @@ sys.path.insert(0, str(REPO))  # tests.support.postgres (the repo root is not an
 from service.alerts.params import AlertParams  # noqa: E402
 from service.demo_video import write_demo_video  # noqa: E402
 from service.store.models import AlertEventRow, AlertRow, AuditRow  # noqa: E402
+from tests.support.cli import PAINWATCH  # noqa: E402
 from tests.support.network import free_port, wait_until_answering  # noqa: E402
 from tests.support.postgres import PostgresError, ThrowawayPostgres  # noqa: E402
 
@@ -114,7 +115,7 @@ class Service:
     def start(self, timeout_s: float = 120.0) -> None:
         self.incarnation += 1
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-        command = [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(self.config)]
+        command = [*PAINWATCH, "serve", "--config", str(self.config)]
         started = time.monotonic()
         with (self.logs / f"service-{self.incarnation}.log").open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO)

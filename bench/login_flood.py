@@ -32,6 +32,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support (the repo root is not an installed package)
 
+from tests.support.cli import PAINWATCH  # noqa: E402
 from tests.support.network import free_port, wait_until_answering  # noqa: E402
 
 ADMIN_PASSWORD = "login-flood-bench-admin-pw"
@@ -54,7 +55,7 @@ def start_service(source: Path, tmp: Path, port: int) -> subprocess.Popen[bytes]
     )
     env = {**os.environ, "PYTHONPATH": str(source), "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
     log = (tmp / "service.log").open("wb")
-    command = [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)]
+    command = [*PAINWATCH, "serve", "--config", str(config)]
     return subprocess.Popen(command, cwd=source, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # tests.support (the repo root is not an installed package)
 
 from service.demo_video import write_demo_video  # noqa: E402
+from tests.support.cli import PAINWATCH  # noqa: E402
 from tests.support.models import write_dark_mouth_model  # noqa: E402
 from tests.support.network import free_port, wait_until_answering  # noqa: E402
 from tests.support.postgres import ThrowawayPostgres  # noqa: E402
@@ -70,7 +71,7 @@ def start_node(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD, "PYTHONUNBUFFERED": "1"}
     with log.open("w") as handle:
         return subprocess.Popen(
-            [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
+            [*PAINWATCH, "serve", "--config", str(config)],
             stdout=handle, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
 

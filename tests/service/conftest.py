@@ -7,7 +7,6 @@ import shutil
 import signal
 import ssl
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.cli import start_serve
 from tests.support.network import free_port, wait_until_answering
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -117,11 +117,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
         env.pop("PAINWATCH_ADMIN_PASSWORD", None)
         if admin_password is not None:
             env["PAINWATCH_ADMIN_PASSWORD"] = admin_password
-        with log.open("w") as handle:
-            process = subprocess.Popen(
-                [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
-                stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
-            )  # fmt: skip
+        process = start_serve(["--config", str(config)], log, env)
         served = ServedProcess(process, port, log, admin_password, tls)
         started.append(served)
         wait_until_answering(f"{served.base}/healthz", process, 90, served.output, served.verify)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +17,9 @@ from service.config import load_settings
 from service.demo_video import write_demo_video
 from service.doctor import check_data_dir, check_database, check_tls, exit_code
 from service.store.database import create_db_engine, default_url, upgrade
+from tests.support.cli import PAINWATCH
 
-CLI = [sys.executable, "-c", "from service.main import app; app()"]
+CLI = PAINWATCH
 
 
 def painwatch(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from service.pipeline.messages import BedState
+from tests.support.cli import start_serve
 from tests.support.network import free_port, wait_until_answering
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,11 +49,7 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     for name in ("PAINWATCH_MODELS_ROOT", "PAINWATCH_MODEL__PATH", "PAINWATCH_MODEL__ROOT", "PAINWATCH_STORE__URL"):
         env.pop(name, None)
     log = cwd / "service.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from service.main import app; app()", "serve"],
-            stdout=handle, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd,
-        )  # fmt: skip
+    process = start_serve([], log, env, cwd=cwd)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{base}/readyz", process, 150, log.read_text)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from service.demo_video import write_demo_video
 from tests.service.conftest import ServedProcess
+from tests.support.cli import start_serve
 from tests.support.models import write_dark_mouth_model
 from tests.support.network import free_port, wait_until_answering
 
@@ -55,12 +55,8 @@ class Ward:
         port = port if port is not None else free_port()
         log = self.root / f"{name}.log"
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-        with log.open("a") as handle:
-            process = subprocess.Popen(
-                [sys.executable, "-c", "from service.main import app; app()", "serve", "--config",
-                 str(self.config(name, beds, port, node_id)), "--role", role],
-                stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
-            )  # fmt: skip
+        config = self.config(name, beds, port, node_id)
+        process = start_serve(["--config", str(config), "--role", role], log, env, append=True)
         self.nodes[name] = ServedProcess(process, port, log, ADMIN_PASSWORD)
         return process
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,6 +29,7 @@ from service.api.routes import snapshots as snapshot_routes
 from service.auth import AuthUser, Role
 from service.config.settings import SnapshotConfig
 from service.demo_video import write_demo_video
+from tests.support.cli import PAINWATCH
 from training.data.cli import data_app
 
 pytestmark = pytest.mark.timeout(240)
@@ -55,7 +55,7 @@ def write_config(tmp: Path, model_dir: Path, port: int, pain_threshold: float) -
 
 def painwatch(*args: str) -> subprocess.CompletedProcess[str]:
     """The real console entry (user errors -> exit 2 with a message)."""
-    command = [sys.executable, "-c", "from service.main import app; app()", *args]
+    command = [*PAINWATCH, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 

@@ -14,7 +14,6 @@ import os
 import ssl
 import stat
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from service.auth.users import write_private_file
 from service.config.settings import ServerConfig
 from service.demo_video import write_demo_video
 from service.store import Store
+from tests.support.cli import PAINWATCH
 
 
 def test_argon2_hash_and_verify() -> None:
@@ -99,7 +99,7 @@ def test_serve_on_0_0_0_0_without_tls_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("beds: [{id: a, scale: DAN, source: {type: camera, device: 0}}]\nserver: {host: 0.0.0.0}\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
+        [*PAINWATCH, "serve", "--config", str(config)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

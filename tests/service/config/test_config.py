@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.config import load_settings
 from service.errors import UserError
+from tests.support.cli import PAINWATCH
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -65,7 +65,7 @@ def test_serve_with_bad_config_exits_2_naming_the_key(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("beds: [{id: a, scale: DAN, source: {type: video, path: x.mp4}, detectr: {}}]\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
+        [*PAINWATCH, "serve", "--config", str(config)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

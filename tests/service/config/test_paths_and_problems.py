@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from service.config import load_settings
 from service.config.problems import ConfigError
 from service.errors import UserError
 from service.model_card import installed_models_root
+from tests.support.cli import PAINWATCH
 from training.data.plan import load_plan_config
 from training.train.config import load_config
 
@@ -129,7 +129,7 @@ def test_cli_prints_the_suggestion_and_exits_2(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("beds: [{id: a, scale: DAN, source: {type: camera, device: 0}}]\nmodle: {path: x}\n")
     result = subprocess.run(
-        [sys.executable, "-c", "from service.main import app; app()", "doctor", "--config", str(config)],
+        [*PAINWATCH, "doctor", "--config", str(config)],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
@@ -144,7 +144,7 @@ def test_serve_names_a_missing_tls_file_by_its_absolute_path(tmp_path: Path) -> 
         "server: {tls_certfile: tls/cert.pem, tls_keyfile: tls/key.pem}\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", "etc/c.yaml"],
+        [*PAINWATCH, "serve", "--config", "etc/c.yaml"],
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr

@@ -23,6 +23,7 @@ from service.inference.backends import model_loader
 from service.inference.provenance import REFERENCE_FILE, file_sha256
 from service.inference.triton import TritonConfig, TritonModelError, load_triton_model, server_problem
 from service.inference.triton_repo import CONFIG_FILE, RepoOptions, read_config, write_config, write_repository
+from tests.support.cli import start_serve
 from tests.support.network import free_port, wait_until_answering
 from tests.support.triton import TritonServer, require_triton
 
@@ -309,7 +310,6 @@ def test_painwatch_serve_and_doctor_with_triton(
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     import httpx
@@ -337,11 +337,7 @@ def test_painwatch_serve_and_doctor_with_triton(
     assert "Triton at" in check_providers(settings)[0].detail and "Triton at" in check_gpu(settings)[0].detail
 
     log = tmp_path / "service.log"
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from service.main import app; app()", "serve"],
-            stdout=handle, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
-        )  # fmt: skip
+    process = start_serve([], log, env, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(f"{base}/readyz", process, 150, log.read_text)

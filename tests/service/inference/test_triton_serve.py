@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +32,7 @@ from service.inference.provenance import REFERENCE_FILE
 from service.inference.triton import TritonConfig
 from service.inference.triton_repo import RepoOptions, write_repository
 from tests.service.conftest import ServedProcess
+from tests.support.cli import start_serve
 from tests.support.network import answers_ok, free_port, wait_for, wait_until_answering
 from tests.support.triton import TritonServer, require_triton
 
@@ -77,11 +76,7 @@ def node(triton: tuple[TritonServer, Path], tmp_path_factory: pytest.TempPathFac
     )
     log = base / "service.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PAINWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "from service.main import app; app()", "serve", "--config", str(config)],
-            stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
-        )  # fmt: skip
+    process = start_serve(["--config", str(config)], log, env)
     served = ServedProcess(process, port, log, ADMIN_PASSWORD)
     try:
         wait_until_answering(f"{served.base}/readyz", process, 150, served.output)

@@ -4,7 +4,6 @@ a row changed or removed by someone who dropped the guards (SQLite and a real Po
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from service.store.audit import GENESIS, AuditSealer, verify
 from service.store.database import Store
 from service.store.writer import AuditEntry, StoreWriter
+from tests.support.cli import PAINWATCH
 
 
 def add_rows(store: Store, n: int, start: int = 0) -> None:
@@ -23,7 +23,7 @@ def add_rows(store: Store, n: int, start: int = 0) -> None:
 
 
 def painwatch(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", "from service.main import app; app()", *args]
+    command = [*PAINWATCH, *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 

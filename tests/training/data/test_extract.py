@@ -1,10 +1,10 @@
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import PAINWATCH
 from training.data.extract import PlannedVideo, extract_all, selected_frames
 
 
@@ -80,7 +80,7 @@ def test_extract_is_deterministic_resumable_and_reports_corrupt(tmp_path: Path, 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from service.main import app; app()", *args],
+        [*PAINWATCH, *args],
         capture_output=True,
         text=True,
         check=False,

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from service.demo_video import ScriptStep, write_scripted_demo
+from tests.support.cli import PAINWATCH
 from tests.support.detectors import require_detector_models
 from tests.support.models import write_dark_mouth_model
 
@@ -29,7 +29,7 @@ these numbers)."""
 
 def painwatch(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", "from service.main import app; app()", *map(str, args)]
+    command = [*PAINWATCH, *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support.cli import PAINWATCH
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def painwatch(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", "from service.main import app; app()", *map(str, args)]
+    command = [*PAINWATCH, *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
 
 
