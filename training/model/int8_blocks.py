@@ -60,7 +60,8 @@ def block_nodes(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
             quantize.append(node.name)
         else:
             exclude.append(node.name)
-    convs = [n for n in quantize if n.endswith("/convolution")]
+    # tf2onnx names a convolution `.../convolution` or, when it fused the bias in, `.../BiasAdd`: count by op type.
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name in set(quantize)]
     if len(convs) != 10:  # conv1_1..conv4_3: 2 + 2 + 3 + 3
         raise UserError(
             f"int8 blocks: expected the 10 convolutions of VGG blocks 1-4 by name, found {len(convs)}; "

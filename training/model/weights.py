@@ -56,6 +56,16 @@ def load_backbone_weights(model: keras.Model, path: Path) -> list[str]:
     )
 
 
+def backbone_source(path: Path) -> str | None:
+    """Where a weights file `painwatch model fetch-backbone` wrote came from (its `painwatch_source` attribute);
+    None for keras-vggface's file and other weights."""
+    if not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as handle:
+        source = handle.attrs.get("painwatch_source")
+    return source.decode() if isinstance(source, bytes) else source
+
+
 def _attr_strings(group: h5py.Group, name: str) -> list[str]:
     """A string-list attribute, joining the chunks Keras 2 writes for long lists (`name0`, `name1`...)."""
     if name in group.attrs:
@@ -85,7 +95,7 @@ def _load_keras2(model: keras.Model, root: h5py.Group, path: Path) -> list[str]:
     ignored = sorted(n for n in file_layers - set(wanted) if _attr_strings(root[n], "weight_names"))
     if ignored:
         logger.info("%s: ignored layers not in the backbone: %s", path, ", ".join(ignored))
-    logger.info("loaded VGG-Face weights for %d layers from %s", len(staged), path)
+    logger.info("loaded backbone weights for %d layers from %s", len(staged), path)
     return list(staged)
 
 

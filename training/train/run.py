@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -20,7 +21,7 @@ import tensorflow as tf
 from training.data.schema import LABELS
 from training.model.architecture import block5_head, build_model, split_layer
 from training.model.checkpoint import load_checkpoint, save_checkpoint
-from training.model.weights import load_backbone_weights
+from training.model.weights import backbone_source, load_backbone_weights
 from training.train import cache, explain, report, standardize
 from training.train.config import TrainConfig, config_summary
 from training.train.data import feature_dataset, image_dataset
@@ -35,6 +36,19 @@ RANDOM_INIT_WARNING = (
     "no --backbone-weights given: the VGG-Face base was trained from random initialisation, so the frozen "
     "blocks 1-4 are random features; results are not comparable with the thesis"
 )
+GENERIC_BASE_WARNING = (
+    "the base is a generic (non-face) pretrained VGG-16, not VGG-Face: {source}; results are not comparable "
+    "with the thesis"
+)
+
+
+def backbone_warnings(weights: Path | None) -> list[str]:
+    if weights is None:
+        return [RANDOM_INIT_WARNING]
+    source = backbone_source(weights)
+    if source is not None:
+        return [GENERIC_BASE_WARNING.format(source=source)]
+    return []
 
 
 @dataclass
@@ -88,7 +102,7 @@ def execute(plan: Plan) -> dict[str, Any]:
         load_backbone_weights(_new_model(config), plan.backbone_weights)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RESULTS_FILE).unlink(missing_ok=True)  # --overwrite: never leave an old "finished" marker
-    warnings = [] if plan.backbone_weights else [RANDOM_INIT_WARNING]
+    warnings = backbone_warnings(plan.backbone_weights)
     for warning in warnings:
         logger.warning(warning)
     with deterministic(config.seed):
