@@ -11,6 +11,7 @@ also refreshes docs/dashboard.png (the bed grid) for the README; otherwise tests
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -148,6 +149,22 @@ def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_pa
             page.wait_for_function(
                 "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
             )
+            # The Grad-CAM overlay (2 Hz) stays up between the scored frames (5 Hz) that carry none instead of
+            # flickering, and goes at once on a frame without a face (the detector misses a few of this video's).
+            overlay = page.locator("img.gradcam")
+            expect(overlay).to_be_visible(timeout=15_000)
+            seen: list[tuple[str, bool]] = []
+            for _ in range(20):
+                seq = frame.get_attribute("data-sequence")
+                page.wait_for_function(
+                    "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
+                )
+                seen.append((frame.text_content() or "", overlay.is_visible()))
+            pairs = itertools.pairwise(seen)
+            held = [(text, shown) for (_, before), (text, shown) in pairs if before and " - OK," in text]
+            assert len(held) >= 5, seen
+            assert all(shown for _, shown in held), [text for text, shown in held if not shown]
+            assert not any(shown for text, shown in seen if " - OK," not in text), seen
 
             # acknowledge the open alert with a verdict and a note
             page.goto(f"{service_url}/#/alerts?status=open")

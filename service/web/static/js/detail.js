@@ -10,12 +10,15 @@ import { points, seed } from './history.js';
 import * as pending from './pending.js';
 import { LiveSocket } from './ws.js';
 
+const OVERLAY_HOLD_MS = 2000; // how long the last Grad-CAM overlay stays up while frames without one arrive
+
 export function createDetail(container, bedId, { onUnauthorized }) {
   let bed = null;
   let connection = 'connecting';
   let frameConnection = 'connecting';
   let imageUrl = null;
   let expectImage = false;
+  let imageAt = 0;
 
   const title = el('h1', {}, `Bed ${bedId}`);
   const figures = el('div', { class: 'detail-figures' });
@@ -122,14 +125,17 @@ export function createDetail(container, bedId, { onUnauthorized }) {
       frameInfo.textContent = `Frame ${frame.sequence} at ${clock(frame.capture_ts)} - ${STATE_LABEL[frame.state] || frame.state}` +
         `${frame.state === 'ok' ? `, probability ${pct(frame.pain_probability)}` : ''}, latency ${Math.round(frame.latency_ms ?? 0)} ms`;
       frameInfo.dataset.sequence = frame.sequence;
-      if (!expectImage) showNoImage(frame.state === 'ok' ? 'No overlay for this frame.' : `No overlay: ${STATE_LABEL[frame.state] || frame.state}${frame.state_reason ? ` - ${frame.state_reason}` : ''}`);
+      // Overlays come at heatmap_hz, slower than frames: keep the last one while the face stays scored, but drop it
+      // at once on any other state (no face must never show an old face's map).
+      const overlayFresh = frame.state === 'ok' && imageUrl && Date.now() - imageAt < OVERLAY_HOLD_MS;
+      if (!expectImage && !overlayFresh) showNoImage(frame.state === 'ok' ? 'No overlay for this frame.' : `No overlay: ${STATE_LABEL[frame.state] || frame.state}${frame.state_reason ? ` - ${frame.state_reason}` : ''}`);
       if (frame.model && frame.model.demo) document.dispatchEvent(new CustomEvent('painwatch:demo'));
     },
     onBinary(blob) {
       if (!expectImage) return;
       expectImage = false;
       const url = URL.createObjectURL(blob.type ? blob : new Blob([blob], { type: 'image/jpeg' }));
-      image.onload = () => { if (imageUrl && imageUrl !== url) URL.revokeObjectURL(imageUrl); imageUrl = url; };
+      image.onload = () => { if (imageUrl && imageUrl !== url) URL.revokeObjectURL(imageUrl); imageUrl = url; imageAt = Date.now(); };
       image.src = url;
       image.hidden = false;
       imageNote.hidden = true;
