@@ -42,13 +42,15 @@ DEMO_MODEL_WORK ?= build/demo-model
 DEMO_MODEL_OUT ?= exported_models/demo-synthetic/1
 DEMO_MODEL_REPORT = $(DEMO_MODEL_OUT)/training_report
 DEMO_UNSEEN = $(DEMO_MODEL_WORK)/unseen-seed77
+DEMO_BACKBONE = build/vgg16-generic.h5
 demo-model: models
 	rm -rf $(DEMO_MODEL_WORK)
 	$(BIN)/painwatch data fetch-photos
+	$(BIN)/painwatch model fetch-backbone -o $(DEMO_BACKBONE)
 	$(BIN)/painwatch data synth -o $(DEMO_MODEL_WORK)/cohort --no-videos --seed 0 --photos wide \
 		--infants 38 --crops-per-infant 30
 	$(BIN)/painwatch train --config demo --dataset $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv \
-		-o $(DEMO_MODEL_WORK)/run
+		--backbone-weights $(DEMO_BACKBONE) -o $(DEMO_MODEL_WORK)/run
 	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN) --no-videos --seed 77
 	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN)-wide --no-videos --seed 77 --photos wide
 	$(BIN)/painwatch export $(DEMO_MODEL_WORK)/run/final -o $(DEMO_MODEL_OUT) --overwrite \

@@ -139,6 +139,7 @@ def screenshot_during_episode(base: str, watched: Watched, tmp_path: Path) -> No
         page.wait_for_timeout(2000)
         page.goto(f"{base}/#/beds/b1")
         page.wait_for_timeout(10_000)
+        page.locator("img.gradcam").wait_for(state="visible", timeout=15_000)
         page.screenshot(path=str(tmp_path / "episode.png"))
         context.close()
     shutil.copyfile(tmp_path / "episode.png", SCREENSHOT)
