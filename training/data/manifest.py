@@ -16,12 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.aggregation.scales import Scale
 from service.errors import UserError, ValidationErrors
-from training.data.scales import SCALES, Assessment, Scale, ScoreError, get_scale
+from training.data.scales import DEFINITIONS, Assessment, ScaleDefinition, ScoreError, definition_of
 
 BASE_COLUMNS = ("video_id", "infant_id", "path", "scale", "rater")
 WINDOW_COLUMNS = ("window_start_s", "window_end_s")
-ITEM_COLUMNS = tuple(dict.fromkeys(name for scale in SCALES.values() for name in scale.item_names))
+ITEM_COLUMNS = tuple(dict.fromkeys(name for scale in DEFINITIONS.values() for name in scale.item_names))
 KNOWN_COLUMNS = BASE_COLUMNS + ITEM_COLUMNS + WINDOW_COLUMNS
 
 RATERS_DISAGREE = "raters disagree"
@@ -111,7 +112,7 @@ def _parse_row(line: int, record: dict[str, str | None], base: Path) -> tuple[Ra
     if problems:
         return None, problems
     try:
-        scale = get_scale(values["scale"])
+        scale = definition_of(values["scale"])
     except ScoreError as exc:
         return None, [f"line {line}: {exc}"]
     scores, score_problems = _parse_scores(line, scale, values)
@@ -140,7 +141,7 @@ def _parse_row(line: int, record: dict[str, str | None], base: Path) -> tuple[Ra
     )
 
 
-def _parse_scores(line: int, scale: Scale, values: dict[str, str]) -> tuple[dict[str, int | None], list[str]]:
+def _parse_scores(line: int, scale: ScaleDefinition, values: dict[str, str]) -> tuple[dict[str, int | None], list[str]]:
     scores: dict[str, int | None] = {}
     problems: list[str] = []
     for name in ITEM_COLUMNS:
@@ -222,7 +223,7 @@ def _aggregate(group: list[RaterRow]) -> Video:
     faces = [row.assessment.face for row in group if row.assessment.face is not None]
     face: int | None = max(faces)
     reason = ""
-    if scale.name == "FLACC":
+    if scale.scale is Scale.FLACC:
         pain_votes = {f >= scale.face_pain_from for f in faces}
         if len(pain_votes) > 1:
             face, reason = None, RATERS_DISAGREE
@@ -230,7 +231,7 @@ def _aggregate(group: list[RaterRow]) -> Video:
         video_id=first.video_id,
         infant_id=first.infant_id,
         path=first.path,
-        scale=scale,
+        scale=scale.scale,
         raters=tuple(group),
         face_score=face,
         excluded_reason=reason,

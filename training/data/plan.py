@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.aggregation.scales import Scale
 from service.config.problems import read_yaml_file, validate
 from service.files import write_csv_atomic
 from service.vision.video import VideoError, probe_video
@@ -34,7 +35,7 @@ class ExtractionRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scale: Literal["DAN", "FLACC"] = Field(description="Scale the rule applies to.")
+    scale: Scale = Field(description="Scale the rule applies to: DAN or FLACC.")
     faces: list[int] = Field(description="Aggregated face scores this rule covers.", min_length=1)
     label_policy: LabelPolicy = Field(
         description="nonpain/pain: every frame gets that label; manual: a professional labels each frame."
@@ -52,14 +53,14 @@ class PlanConfig(BaseModel):
 
     rules: list[ExtractionRule] = Field(
         default_factory=lambda: [
-            ExtractionRule(scale="DAN", faces=[0, 1], label_policy="nonpain", sample_fps=0.5),
-            ExtractionRule(scale="DAN", faces=[2, 3, 4], label_policy="manual", sample_fps=1.0),
-            ExtractionRule(scale="FLACC", faces=[0, 1], label_policy="nonpain", sample_fps=1.0, max_seconds=60.0),
-            ExtractionRule(scale="FLACC", faces=[2], label_policy="pain", sample_fps=2.0),
+            ExtractionRule(scale=Scale.DAN, faces=[0, 1], label_policy="nonpain", sample_fps=0.5),
+            ExtractionRule(scale=Scale.DAN, faces=[2, 3, 4], label_policy="manual", sample_fps=1.0),
+            ExtractionRule(scale=Scale.FLACC, faces=[0, 1], label_policy="nonpain", sample_fps=1.0, max_seconds=60.0),
+            ExtractionRule(scale=Scale.FLACC, faces=[2], label_policy="pain", sample_fps=2.0),
         ],
         description="One rule per (scale, face scores); thesis defaults.",
     )
-    balance_infants: dict[Literal["DAN", "FLACC"], Literal["median"] | int] = Field(
+    balance_infants: dict[Scale, Literal["median"] | int] = Field(
         default_factory=lambda: {"DAN": "median"},  # type: ignore[arg-type]
         description=(
             "Per scale, cap every infant at about the same number of frames, taking the first part of each "
@@ -79,7 +80,7 @@ class PlanConfig(BaseModel):
                 seen[(rule.scale, face)] = index
         return self
 
-    def rule_for(self, scale: str, face: int) -> ExtractionRule | None:
+    def rule_for(self, scale: Scale, face: int) -> ExtractionRule | None:
         return next((r for r in self.rules if r.scale == scale and face in r.faces), None)
 
 
@@ -109,7 +110,7 @@ def _plan_row(video: Video, config: PlanConfig) -> dict[str, object]:
     row: dict[str, object] = {
         "video_id": video.video_id,
         "infant_id": video.infant_id,
-        "scale": video.scale.name,
+        "scale": video.scale.value,
         "face_score": "" if video.face_score is None else video.face_score,
         "included": False,
         "reason": video.excluded_reason,
@@ -123,9 +124,9 @@ def _plan_row(video: Video, config: PlanConfig) -> dict[str, object]:
     }
     if not video.included or video.face_score is None:
         return row
-    rule = config.rule_for(video.scale.name, video.face_score)
+    rule = config.rule_for(video.scale, video.face_score)
     if rule is None:
-        row["reason"] = f"no extraction rule for {video.scale.name} face {video.face_score}"
+        row["reason"] = f"no extraction rule for {video.scale} face {video.face_score}"
         return row
     window = _window_seconds(video)
     row.update(

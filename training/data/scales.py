@@ -7,6 +7,9 @@ FLACC (Merkel 1997; thesis Table 1.2): face, legs, activity, cry, consolability,
 Its face item: 1 = occasional grimace, 2 = frequent to constant.
 
 Items may be unscored (None), as VideoDol left cry and consolability; the total then counts scored items.
+
+Which scale a bed or a video uses is the one `Scale` enum (`service/aggregation/scales.py`); this module holds each
+scale's items (`ScaleDefinition`), which only the annotation side needs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+from service.aggregation.scales import Scale
 
 
 class ScoreError(ValueError):
@@ -32,15 +37,19 @@ class Item:
 
 
 @dataclass(frozen=True)
-class Scale:
-    """A scale's definition: its items and where pain begins."""
+class ScaleDefinition:
+    """A scale's items and where pain begins."""
 
-    name: str
+    scale: Scale
     items: tuple[Item, ...]
     face_pain_from: int
     """Face-item score from which the facial expression counts as pain (frames labelled `pain`)."""
     total_pain_from: int | None
     """Total from which the assessment means pain, where the scale defines one."""
+
+    @property
+    def name(self) -> str:
+        return self.scale.value
 
     @property
     def item_names(self) -> tuple[str, ...]:
@@ -66,33 +75,34 @@ class Scale:
         return value
 
 
-DAN = Scale(
-    name="DAN",
+DAN = ScaleDefinition(
+    scale=Scale.DAN,
     items=(Item("face", 4), Item("limbs", 3), Item("vocal", 3)),
     face_pain_from=2,
     total_pain_from=3,
 )
-FLACC = Scale(
-    name="FLACC",
+FLACC = ScaleDefinition(
+    scale=Scale.FLACC,
     items=(Item("face", 2), Item("legs", 2), Item("activity", 2), Item("cry", 2), Item("consolability", 2)),
     face_pain_from=2,
     total_pain_from=None,  # FLACC grades intensity (0 relaxed, 1-3 mild, 4-6 moderate, 7-10 severe), no cut-off
 )
-SCALES: dict[str, Scale] = {DAN.name: DAN, FLACC.name: FLACC}
+DEFINITIONS: dict[Scale, ScaleDefinition] = {DAN.scale: DAN, FLACC.scale: FLACC}
 
 
-def get_scale(name: str) -> Scale:
-    scale = SCALES.get(name.strip().upper())
-    if scale is None:
-        raise ScoreError(f"unknown scale {name!r}; use one of: {', '.join(SCALES)}")
-    return scale
+def definition_of(name: str) -> ScaleDefinition:
+    """The definition of the scale named `name` (any case)."""
+    try:
+        return DEFINITIONS[Scale(name.strip().upper())]
+    except ValueError:
+        raise ScoreError(f"unknown scale {name!r}; use one of: {', '.join(DEFINITIONS)}") from None
 
 
 @dataclass(frozen=True)
 class Assessment:
     """One rater's scores on one scale; unscored items are None. Validated on construction."""
 
-    scale: Scale
+    scale: ScaleDefinition
     scores: Mapping[str, int | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -128,7 +138,7 @@ class Assessment:
 class DanScore(Assessment):
     """DAN assessment: `DanScore.of(face=2, limbs=1, vocal=0)`."""
 
-    SCALE: ClassVar[Scale] = DAN
+    SCALE: ClassVar[ScaleDefinition] = DAN
 
     @classmethod
     def of(cls, **scores: int | None) -> DanScore:
@@ -139,13 +149,13 @@ class DanScore(Assessment):
 class FlaccScore(Assessment):
     """FLACC assessment: `FlaccScore.of(face=1, legs=0, activity=0, cry=None, consolability=None)`."""
 
-    SCALE: ClassVar[Scale] = FLACC
+    SCALE: ClassVar[ScaleDefinition] = FLACC
 
     @classmethod
     def of(cls, **scores: int | None) -> FlaccScore:
         return cls(FLACC, scores)
 
 
-def face_is_pain(scale: Scale, face: int) -> bool:
+def face_is_pain(scale: ScaleDefinition, face: int) -> bool:
     """Whether a face-item score means a pain expression (DAN >= 2, FLACC == 2)."""
     return scale.check("face", face) >= scale.face_pain_from

@@ -40,7 +40,7 @@ def rated_windows(manifest: Path, video: Path) -> tuple[Scale, list[RatedWindow]
     if not mine:
         listed = ", ".join(sorted({str(v.path) for v in videos})[:5])
         raise UserError(f"{manifest}: no row's path is {video} (the manifest's videos: {listed})")
-    scales = {v.scale.name for v in mine}
+    scales = {v.scale for v in mine}
     if len(scales) > 1:
         lines = ", ".join(str(r.line) for v in mine for r in v.raters)
         raise UserError(f"{manifest}: lines {lines} rate {video} on several scales ({sorted(scales)}); use one")
@@ -55,7 +55,7 @@ def rated_windows(manifest: Path, video: Path) -> tuple[Scale, list[RatedWindow]
         )
         for v in mine
     ]
-    return Scale(scales.pop()), sorted(windows, key=lambda w: w.start_s)
+    return scales.pop(), sorted(windows, key=lambda w: w.start_s)
 
 
 def _same_file(a: Path, b: Path) -> bool:

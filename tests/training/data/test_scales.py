@@ -1,6 +1,6 @@
 import pytest
 
-from training.data.scales import DAN, FLACC, DanScore, FlaccScore, ScoreError, face_is_pain, get_scale
+from training.data.scales import DAN, FLACC, DanScore, FlaccScore, ScoreError, definition_of, face_is_pain
 
 
 def test_dan_items_ranges_and_total() -> None:
@@ -42,7 +42,7 @@ def test_face_pain_boundaries() -> None:
     assert [face_is_pain(FLACC, f) for f in range(3)] == [False, False, True]
 
 
-def test_get_scale_is_case_insensitive_and_rejects_unknown() -> None:
-    assert get_scale("dan") is DAN
+def test_definition_of_is_case_insensitive_and_rejects_unknown() -> None:
+    assert definition_of("dan") is DAN
     with pytest.raises(ScoreError, match="unknown scale 'NIPS'; use one of: DAN, FLACC"):
-        get_scale("NIPS")
+        definition_of("NIPS")
