@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from service.pipeline.messages import BedState
+from tests.support.browser import chromium, require_browser
 from tests.support.cli import start_serve
 from tests.support.network import free_port, wait_until_answering
 
@@ -27,7 +28,6 @@ RULES = DEPLOY / "prometheus" / "painwatch-alerts.yml"
 DASHBOARD = DEPLOY / "prometheus" / "painwatch-grafana-dashboard.json"
 TOKEN = "test-metrics-token-0123456789"
 ADMIN_PASSWORD = "anywhere-admin-pw-1"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @dataclass
@@ -176,39 +176,29 @@ def test_model_report_has_typed_human_fields(running: Running) -> None:
 
 
 def test_model_page_in_a_browser(running: Running, tmp_path: Path) -> None:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not CHROMIUM.is_file():
-        from tests.support.ci import require_or_skip
+    require_browser()
+    from playwright.sync_api import expect
 
-        require_or_skip("needs Debian's chromium at /usr/bin/chromium and the Python playwright package")
     report = httpx.get(f"{running.base}/api/model", headers=admin_headers(running.base), timeout=10).json()
     balance = ", ".join(f"{k} {v}" for k, v in report["datasets"][0]["class_balance"].items())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{running.base}/#/model")
-            page.fill("#login-username", "admin")
-            page.fill("#login-password", ADMIN_PASSWORD)
-            page.click("#login-submit")
-            page.goto(f"{running.base}/#/model")
-            warnings = page.locator(".model-warnings li")
-            expect(warnings.first).to_contain_text("DEMO model", timeout=30_000)
-            expect(page.locator("ul.providers li")).to_have_text(["CPU"])
-            expect(page.locator("table.metrics tbody tr")).to_have_count(len(report["cv_metrics"]))
-            expect(page.locator("table.metrics")).to_contain_text("Accuracy")
-            expect(page.locator("table.datasets")).to_contain_text(balance)
-            text = page.locator("main, body").first.inner_text()
-            assert re.search(r"Warm-up\s+\d+ ms", text), text
-            assert "[object" not in text and "null" not in text and '"providers"' not in text
-            # warnings come before the runtime facts
-            assert text.index("Warnings") < text.index("Runs on") < text.index("Cross-validation")
-            assert errors == []
-        finally:
-            browser.close()
+    with chromium(tmp_path / "chromium-profile") as context:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{running.base}/#/model")
+        page.fill("#login-username", "admin")
+        page.fill("#login-password", ADMIN_PASSWORD)
+        page.click("#login-submit")
+        page.goto(f"{running.base}/#/model")
+        warnings = page.locator(".model-warnings li")
+        expect(warnings.first).to_contain_text("DEMO model", timeout=30_000)
+        expect(page.locator("ul.providers li")).to_have_text(["CPU"])
+        expect(page.locator("table.metrics tbody tr")).to_have_count(len(report["cv_metrics"]))
+        expect(page.locator("table.metrics")).to_contain_text("Accuracy")
+        expect(page.locator("table.datasets")).to_contain_text(balance)
+        text = page.locator("main, body").first.inner_text()
+        assert re.search(r"Warm-up\s+\d+ ms", text), text
+        assert "[object" not in text and "null" not in text and '"providers"' not in text
+        # warnings come before the runtime facts
+        assert text.index("Warnings") < text.index("Runs on") < text.index("Cross-validation")
+        assert errors == []

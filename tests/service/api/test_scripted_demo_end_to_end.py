@@ -117,20 +117,14 @@ def test_the_demo_model_catches_the_scripted_episode(port: int, serve, tmp_path:
 
 def screenshot_during_episode(base: str, watched: Watched, tmp_path: Path) -> None:
     """The bed detail (live Grad-CAM) 10 s after the episode opened, copied to docs/ for the README."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.service.web.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.browser import chromium
 
     deadline = time.monotonic() + 150
     while not any(e["event"]["type"] == "opened" for e in watched.events if (e.get("alert") or {}).get("kind")
                   == "pain_episode"):  # fmt: skip
         assert time.monotonic() < deadline, "no pain episode opened for the screenshot"
         time.sleep(0.5)
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 900},
-        )  # fmt: skip
+    with chromium(tmp_path / "chromium-profile") as context:
         page = context.new_page()
         page.goto(f"{base}/")
         page.fill("#login-username", "admin")
@@ -141,5 +135,4 @@ def screenshot_during_episode(base: str, watched: Watched, tmp_path: Path) -> No
         page.wait_for_timeout(10_000)
         page.locator("img.gradcam").wait_for(state="visible", timeout=15_000)
         page.screenshot(path=str(tmp_path / "episode.png"))
-        context.close()
     shutil.copyfile(tmp_path / "episode.png", SCREENSHOT)

@@ -11,6 +11,7 @@ also refreshes docs/dashboard.png (the bed grid) for the README; otherwise tests
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -22,35 +23,25 @@ import httpx
 import pytest
 
 from service.demo_video import write_demo_video
-from tests.support.ci import require_or_skip
+from tests.support.browser import chromium, require_browser
 
 logger = logging.getLogger(__name__)
 
 pytestmark = pytest.mark.timeout(180)
 
-CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[3]
 README_SCREENSHOT = REPO / "docs" / "dashboard.png"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "browser-test-Admin-pw-1"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - CI without `make browser`
-    sync_playwright = None
+with contextlib.suppress(ImportError):  # without `make browser` the tests skip first (fail under CI=true)
+    from playwright.sync_api import Page, expect
 
 
 @pytest.fixture
 def browser_available() -> None:
     """Skip without chromium or playwright (a failure under CI=true: `make browser` must have installed both)."""
-    if sync_playwright is None or not CHROMIUM.is_file():
-        require_or_skip(
-            "needs Debian's chromium at /usr/bin/chromium and the Python playwright package (run `make browser`)"
-        )
+    require_browser()
 
 
 @pytest.fixture
@@ -105,94 +96,86 @@ def csp_violations(page: Page, console_violations: list[str]) -> list[str]:
 
 
 def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_path: Path) -> None:
-    assert sync_playwright is not None
     started = time.monotonic()
     console_violations: list[str] = []
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 900},
-        )  # fmt: skip
+    with chromium(tmp_path / "chromium-profile") as context:
         context.add_init_script(COLLECT_CSP_VIOLATIONS)
-        try:
-            page = context.new_page()
-            watch_csp(page, console_violations)
-            page.goto(f"{service_url}/")
-            authenticated = log_in_if_needed(page, service_url)
+        page = context.new_page()
+        watch_csp(page, console_violations)
+        page.goto(f"{service_url}/")
+        authenticated = log_in_if_needed(page, service_url)
 
-            card = page.locator(".bed-card[data-bed=b1]")
-            expect(card).to_be_visible(timeout=30_000)
-            expect(page.locator("#demo-banner")).to_have_text("DEMO - not for clinical use", timeout=15_000)
-            expect(page.locator("#conn")).to_have_text("LIVE")
-            has_update = "() => document.querySelector('.bed-card[data-bed=b1]')?.dataset.updated"
-            page.wait_for_function(has_update, timeout=30_000)
-            first = card.get_attribute("data-updated")
-            page.wait_for_function(
-                "(first) => document.querySelector('.bed-card[data-bed=b1]').dataset.updated !== first",
-                arg=first, timeout=15_000,
-            )  # fmt: skip
+        card = page.locator(".bed-card[data-bed=b1]")
+        expect(card).to_be_visible(timeout=30_000)
+        expect(page.locator("#demo-banner")).to_have_text("DEMO - not for clinical use", timeout=15_000)
+        expect(page.locator("#conn")).to_have_text("LIVE")
+        has_update = "() => document.querySelector('.bed-card[data-bed=b1]')?.dataset.updated"
+        page.wait_for_function(has_update, timeout=30_000)
+        first = card.get_attribute("data-updated")
+        page.wait_for_function(
+            "(first) => document.querySelector('.bed-card[data-bed=b1]').dataset.updated !== first",
+            arg=first, timeout=15_000,
+        )  # fmt: skip
 
-            # the episode opens from the real pipeline (low thresholds) and shows on the card
-            expect(card.locator(".alert-badge.prio-medium")).to_be_visible(timeout=60_000)
-            expect(card.locator(".state-badge")).to_have_text("OK", timeout=15_000)
-            page.wait_for_timeout(4000)  # a little sparkline
-            page.screenshot(path=str(tmp_path / "grid.png"))
-            assert (tmp_path / "grid.png").stat().st_size > 10_000
-            if os.environ.get("PAINWATCH_UPDATE_SCREENSHOT") == "1":
-                shutil.copyfile(tmp_path / "grid.png", README_SCREENSHOT)
+        # the episode opens from the real pipeline (low thresholds) and shows on the card
+        expect(card.locator(".alert-badge.prio-medium")).to_be_visible(timeout=60_000)
+        expect(card.locator(".state-badge")).to_have_text("OK", timeout=15_000)
+        page.wait_for_timeout(4000)  # a little sparkline
+        page.screenshot(path=str(tmp_path / "grid.png"))
+        assert (tmp_path / "grid.png").stat().st_size > 10_000
+        if os.environ.get("PAINWATCH_UPDATE_SCREENSHOT") == "1":
+            shutil.copyfile(tmp_path / "grid.png", README_SCREENSHOT)
 
-            # bed detail: the per-frame stream's sequence advances
-            card.click()
-            frame = page.locator("[data-role=frame][data-sequence]")
-            expect(frame).to_be_visible(timeout=30_000)
+        # bed detail: the per-frame stream's sequence advances
+        card.click()
+        frame = page.locator("[data-role=frame][data-sequence]")
+        expect(frame).to_be_visible(timeout=30_000)
+        seq = frame.get_attribute("data-sequence")
+        page.wait_for_function(
+            "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
+        )
+        # The Grad-CAM overlay (2 Hz) stays up between the scored frames (5 Hz) that carry none instead of
+        # flickering, and goes at once on a frame without a face (the detector misses a few of this video's).
+        overlay = page.locator("img.gradcam")
+        expect(overlay).to_be_visible(timeout=15_000)
+        seen: list[tuple[str, bool]] = []
+        for _ in range(20):
             seq = frame.get_attribute("data-sequence")
             page.wait_for_function(
                 "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
             )
-            # The Grad-CAM overlay (2 Hz) stays up between the scored frames (5 Hz) that carry none instead of
-            # flickering, and goes at once on a frame without a face (the detector misses a few of this video's).
-            overlay = page.locator("img.gradcam")
-            expect(overlay).to_be_visible(timeout=15_000)
-            seen: list[tuple[str, bool]] = []
-            for _ in range(20):
-                seq = frame.get_attribute("data-sequence")
-                page.wait_for_function(
-                    "(s) => document.querySelector('[data-role=frame]').dataset.sequence !== s", arg=seq, timeout=15_000
-                )
-                seen.append((frame.text_content() or "", overlay.is_visible()))
-            pairs = itertools.pairwise(seen)
-            held = [(text, shown) for (_, before), (text, shown) in pairs if before and " - OK," in text]
-            assert len(held) >= 5, seen
-            assert all(shown for _, shown in held), [text for text, shown in held if not shown]
-            assert not any(shown for text, shown in seen if " - OK," not in text), seen
+            seen.append((frame.text_content() or "", overlay.is_visible()))
+        pairs = itertools.pairwise(seen)
+        held = [(text, shown) for (_, before), (text, shown) in pairs if before and " - OK," in text]
+        assert len(held) >= 5, seen
+        assert all(shown for _, shown in held), [text for text, shown in held if not shown]
+        assert not any(shown for text, shown in seen if " - OK," not in text), seen
 
-            # acknowledge the open alert with a verdict and a note
-            page.goto(f"{service_url}/#/alerts?status=open")
-            row = page.locator("#alert-table tr[data-status=open]").first
-            expect(row).to_be_visible(timeout=15_000)
-            alert_id = row.get_attribute("data-alert")
-            row.get_by_role("link", name="Review").click()
-            expect(page.locator(".snapshot-none, .snapshot")).to_be_visible(timeout=15_000)
-            page.check("input[name=verdict][value=not_pain]")
-            page.fill("#ack-note", "synthetic video (browser test)")
-            page.click("#ack-submit")
-            expect(page.locator(".acked-info")).to_contain_text("Not pain", timeout=15_000)
+        # acknowledge the open alert with a verdict and a note
+        page.goto(f"{service_url}/#/alerts?status=open")
+        row = page.locator("#alert-table tr[data-status=open]").first
+        expect(row).to_be_visible(timeout=15_000)
+        alert_id = row.get_attribute("data-alert")
+        row.get_by_role("link", name="Review").click()
+        expect(page.locator(".snapshot-none, .snapshot")).to_be_visible(timeout=15_000)
+        page.check("input[name=verdict][value=not_pain]")
+        page.fill("#ack-note", "synthetic video (browser test)")
+        page.click("#ack-submit")
+        expect(page.locator(".acked-info")).to_contain_text("Not pain", timeout=15_000)
 
-            page.select_option("#f-status", "acknowledged")
-            acked = page.locator(f"#alert-table tr[data-alert='{alert_id}'][data-status=acknowledged]")
-            expect(acked).to_be_visible(timeout=15_000)
-            expect(acked.locator(".verdict")).to_contain_text("Not pain: synthetic video (browser test)")
-            expect(acked.locator(".verdict")).to_contain_text(f"by {ADMIN_USER}" if authenticated else "by ")
+        page.select_option("#f-status", "acknowledged")
+        acked = page.locator(f"#alert-table tr[data-alert='{alert_id}'][data-status=acknowledged]")
+        expect(acked).to_be_visible(timeout=15_000)
+        expect(acked.locator(".verdict")).to_contain_text("Not pain: synthetic video (browser test)")
+        expect(acked.locator(".verdict")).to_contain_text(f"by {ADMIN_USER}" if authenticated else "by ")
 
-            shot = tmp_path / "acknowledged.png"
-            page.screenshot(path=str(shot), full_page=True)
-            assert shot.stat().st_size > 0
-            assert csp_violations(page, console_violations) == []
+        shot = tmp_path / "acknowledged.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 0
+        assert csp_violations(page, console_violations) == []
 
-            if authenticated:
-                check_docs_and_password_change(context, page, service_url, console_violations)
-        finally:
-            context.close()
+        if authenticated:
+            check_docs_and_password_change(context, page, service_url, console_violations)
     logger.info("browser test took %.1f s", time.monotonic() - started)
 
 

@@ -10,6 +10,7 @@ and note, once), and the banner is gone.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -18,28 +19,25 @@ import httpx
 import pytest
 
 from service.demo_video import write_demo_video
-from tests.service.web import test_dashboard_browser as browser_test
-from tests.service.web.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright
+from tests.support.browser import chromium, require_browser
 from tests.support.postgres import ThrowawayPostgres
 
 pytestmark = pytest.mark.timeout(300)
 
-browser_available = browser_test.browser_available  # its skip fixture (a failure instead under CI=true)
 
 ADMIN_PASSWORD = "store-down-Admin-pw-1"
 NURSE = {"name": "nurse-a", "role": "nurse", "password": "nurse-a-password"}
 NOTE = "grimace and cry (store-down browser test)"
 
-if sync_playwright is not None:
+with contextlib.suppress(ImportError):  # without `make browser` the tests skip first (fail under CI=true)
     from playwright.sync_api import expect
 
 
 @pytest.fixture
-def served(
-    browser_available: None, model_dir: Path, tmp_path: Path, port: int, serve, postgres_server: ThrowawayPostgres
-) -> Any:
+def served(model_dir: Path, tmp_path: Path, port: int, serve, postgres_server: ThrowawayPostgres) -> Any:
     """The `painwatch serve` process (tests/service/conftest.py) on PostgreSQL, with a nurse account; started only
     once the browser is known to be there."""
+    require_browser()
     video = write_demo_video(tmp_path / "face.mp4", seconds=4.0, fps=10.0, face_until_s=4.0)
     config = tmp_path / "c.yaml"
     config.write_text(
@@ -60,13 +58,8 @@ def served(
 def test_an_ack_made_while_the_store_is_down_is_kept_and_saved_by_the_dashboard_once_it_is_back(
     served: Any, postgres_server: ThrowawayPostgres, tmp_path: Path
 ) -> None:
-    assert sync_playwright is not None
     base = served.base
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 900},
-        )  # fmt: skip
+    with chromium(tmp_path / "chromium-profile") as context:
         try:
             page = context.new_page()
             page.goto(f"{base}/#/alerts?status=open")
@@ -115,7 +108,6 @@ def test_an_ack_made_while_the_store_is_down_is_kept_and_saved_by_the_dashboard_
             expect(banner).to_be_hidden(timeout=30_000)
         finally:
             postgres_server.start()  # the module's server must run again whatever happened (no-op when it does)
-            context.close()
 
     admin = served.login()
     found = httpx.get(f"{base}/api/alerts/{alert_id}", headers=admin, timeout=30).json()
