@@ -9,7 +9,6 @@ from service.alerts.snapshots.storage import (
     purge_snapshots,
     read_trace,
     snapshot_file,
-    snapshot_metadata,
     snapshot_root,
 )
 from service.alerts.snapshots.writer import SnapshotJob, SnapshotWriter
@@ -24,6 +23,5 @@ __all__ = [
     "purge_snapshots",
     "read_trace",
     "snapshot_file",
-    "snapshot_metadata",
     "snapshot_root",
 ]

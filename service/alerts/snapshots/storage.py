@@ -42,10 +42,6 @@ def load_snapshot(store: Store, alert_id: str) -> SnapshotRow | None:
         return session.get(SnapshotRow, alert_id)
 
 
-def snapshot_metadata(row: SnapshotRow) -> dict[str, Any]:
-    return row_dict(row)
-
-
 def snapshot_file(data_dir: Path, relative: str) -> Path | None:
     """The file of a stored path, only when it lies inside the snapshot folder and exists."""
     root = snapshot_root(data_dir).resolve()

@@ -157,7 +157,10 @@ def test_dashboard_live_bed_demo_banner_and_acknowledge(service_url: str, tmp_pa
         expect(row).to_be_visible(timeout=15_000)
         alert_id = row.get_attribute("data-alert")
         row.get_by_role("link", name="Review").click()
-        expect(page.locator(".snapshot-none, .snapshot")).to_be_visible(timeout=15_000)
+        # the episode's review snapshot (written at its first peak): crop, Grad-CAM, trace; never a raw JSON dump
+        expect(page.locator(".snapshot")).to_be_visible(timeout=15_000)
+        expect(page.locator(".snapshot img")).to_have_count(2)
+        expect(page.locator(".snapshot-trace pre")).to_have_count(0)
         page.check("input[name=verdict][value=not_pain]")
         page.fill("#ack-note", "synthetic video (browser test)")
         page.click("#ack-submit")

@@ -156,10 +156,10 @@ function ackBadge(alertId, options) {
 function snapshotView(alert, snap) {
   if (snap === null) return el('p', { class: 'muted snapshot-none' }, 'No snapshot for this alert.');
   if (snap.error) return el('p', { class: 'error' }, `Snapshot unavailable: ${snap.error}`);
-  const chart = traceChart(snap.trace, snap.scale || 'DAN');
+  const chart = snap.trace ? traceChart(snap.trace.trend, snap.scale || 'DAN') : null;
   return el('div', { class: 'snapshot' },
     el('figure', {}, el('img', { src: api.snapshotImage(alert.id, 'crop.jpg'), alt: 'face crop at the episode peak' }), el('figcaption', {}, 'Face crop at peak')),
     el('figure', {}, el('img', { src: api.snapshotImage(alert.id, 'gradcam.jpg'), alt: 'Grad-CAM at the episode peak' }), el('figcaption', {}, 'Grad-CAM (pain class)')),
-    el('figure', { class: 'snapshot-trace' }, chart || el('pre', {}, JSON.stringify(snap.trace ?? snap, null, 1).slice(0, 4000)),
+    el('figure', { class: 'snapshot-trace' }, chart || el('p', { class: 'muted' }, 'No score trace was stored for this episode.'),
       el('figcaption', {}, 'Score trace of the episode')));
 }

@@ -68,17 +68,11 @@ export function trendChart(points, scale, now, spanS = 3600) {
   return root;
 }
 
-/** A snapshot's score trace: [{ts, ...numbers}] or {ts: [], score: []}; null when the shape is unknown. */
-export function traceChart(trace, scale) {
-  let rows = trace;
-  if (trace && !Array.isArray(trace) && Array.isArray(trace.ts)) {
-    rows = trace.ts.map((ts, i) => Object.fromEntries(Object.entries(trace).map(([k, v]) => [k, v[i]])));
-    rows.forEach((r, i) => { r.ts = trace.ts[i]; });
-  }
-  if (!Array.isArray(rows) || !rows.length || typeof rows[0] !== 'object') return null;
-  const key = ['estimated_score', 'score'].find((k) => k in rows[0]);
-  const points = rows.filter((r) => typeof r.ts === 'number').map((r) => ({ ts: r.ts, score: key ? r[key] : null }));
-  if (!key || !points.length) return null;
+/** A snapshot's score trace (GET /api/alerts/{id}/snapshot: trace.trend, [{ts, estimated_score, ...}]); null
+ * when it holds no point. */
+export function traceChart(trend, scale) {
+  if (!Array.isArray(trend) || !trend.length) return null;
+  const points = trend.map((p) => ({ ts: p.ts, score: p.estimated_score }));
   const end = points[points.length - 1].ts;
   return trendChart(points, scale, end, Math.max(60, Math.ceil((end - points[0].ts) / 60) * 60));
 }
