@@ -47,6 +47,9 @@ class TruthSegment:
 
 @dataclass(frozen=True)
 class CueSpan:
+    """Pain cues drawn over [start_s, end_s) at a strength: a truth sidecar's `cues` and the synthetic cohort's
+    cue timelines (training/data/synth/timeline.py) alike."""
+
     start_s: float
     end_s: float
     cues: tuple[str, ...]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from service.aggregation.scales import Scale, ScaleRules, estimate_face_score
+from service.evaluation.truth import CueSpan
 from service.synthetic.faces import Identity
 from training.data.synth.cues import CUES, MOUTH_CUES
 
@@ -28,14 +29,6 @@ def dan_face_score(fraction: float) -> int:
     """The DAN facial item for the fraction of the window with the pain expression: the bedside service's own
     rule with its default thresholds, so the cohort's ground truth and the live estimate cannot drift apart."""
     return estimate_face_score(Scale.DAN, fraction, ScaleRules()) or 0  # None only for an unknown fraction
-
-
-@dataclass(frozen=True)
-class CueSegment:
-    start_s: float
-    end_s: float
-    cues: tuple[str, ...]
-    strength: float
 
 
 @dataclass(frozen=True)
@@ -59,21 +52,21 @@ class VideoPlan:
     window_start_s: float
     window_end_s: float
     pacifier: bool
-    segments: tuple[CueSegment, ...]
+    segments: tuple[CueSpan, ...]
     ratings: tuple[RaterScore, ...]
 
     @property
     def frame_count(self) -> int:
         return round(self.seconds * self.fps)
 
-    def segment_at(self, t: float) -> CueSegment | None:
+    def segment_at(self, t: float) -> CueSpan | None:
         for segment in self.segments:
             if segment.start_s <= t < segment.end_s:
                 return segment
         return None
 
 
-def pain_fraction(segments: tuple[CueSegment, ...], window_start_s: float, window_end_s: float) -> float:
+def pain_fraction(segments: tuple[CueSpan, ...], window_start_s: float, window_end_s: float) -> float:
     """Fraction of the window covered by cue segments (segments never overlap)."""
     covered = sum(max(0.0, min(s.end_s, window_end_s) - max(s.start_s, window_start_s)) for s in segments)
     return covered / (window_end_s - window_start_s)
@@ -124,7 +117,7 @@ def _plan_one(
 
 def _segments_for(
     score: int, window: tuple[float, float], fps: int, pacifier: bool, rng: np.random.Generator
-) -> tuple[CueSegment, ...]:
+) -> tuple[CueSpan, ...]:
     """1-3 pain episodes covering the target fraction, laid out with random gaps, snapped to frame times."""
     low, high = TARGET_FRACTIONS[score]
     length = window[1] - window[0]
@@ -144,7 +137,7 @@ def _segments_for(
         size = int(rng.integers(2, len(available) + 1))
         chosen = tuple(sorted(rng.choice(len(available), size=size, replace=False)))
         cues = tuple(available[i] for i in chosen)
-        segments.append(CueSegment(start, end, cues, float(rng.uniform(0.8, 1.0))))
+        segments.append(CueSpan(start, end, cues, float(rng.uniform(0.8, 1.0))))
     return tuple(segments)
 
 

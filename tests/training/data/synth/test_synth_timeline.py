@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from service.evaluation.truth import CueSpan
 from service.synthetic.faces import make_identities
 from training.data.synth.cues import MOUTH_CUES
-from training.data.synth.timeline import CueSegment, dan_face_score, pain_fraction, plan_videos
+from training.data.synth.timeline import dan_face_score, pain_fraction, plan_videos
 
 
 @pytest.mark.parametrize(
@@ -18,7 +19,7 @@ def test_dan_face_rule_follows_thesis_table_1_1(fraction: float, score: int) -> 
 
 
 def test_pain_fraction_counts_only_the_window() -> None:
-    segments = (CueSegment(0.0, 2.0, ("brow_bulge",), 1.0), CueSegment(5.0, 6.0, ("open_mouth",), 1.0))
+    segments = (CueSpan(0.0, 2.0, ("brow_bulge",), 1.0), CueSpan(5.0, 6.0, ("open_mouth",), 1.0))
     assert pain_fraction(segments, 1.0, 11.0) == pytest.approx(0.2)
 
 
