@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import onnxruntime as ort
@@ -38,27 +38,27 @@ class ModelLoadError(UserError):
     """A model file that cannot serve: missing, corrupt, or not honouring the contract."""
 
 
-class ServingModel(Protocol):
-    """What the engine, the API and the doctor need of a checked model, whichever backend runs it."""
+@dataclass(frozen=True)
+class ServingModel:
+    """A checked, warmed-up model as the engine, the API and the doctor see it, whichever backend runs it
+    (`LoadedModel` here, `TritonModel` in service/inference/triton.py)."""
 
-    @property
-    def card(self) -> ModelCard: ...
-    @property
-    def path(self) -> Path: ...
-    @property
-    def providers(self) -> list[str]: ...
-    @property
-    def grid(self) -> int: ...
-    @property
-    def warmup_ms(self) -> float: ...
-    @property
-    def loaded_at(self) -> float: ...
-    @property
-    def sha256(self) -> str: ...
+    card: ModelCard
+    path: Path
+    """The local model.onnx whose card, hash and reference set were checked."""
+    providers: list[str]
+    """Where it runs: the providers the session actually uses (a requested CUDA may have fallen back to CPU), or
+    one entry naming the Triton server, model and instance kinds."""
+    grid: int
+    """Side of the Grad-CAM maps (14 at 224 px)."""
+    warmup_ms: float
+    loaded_at: float
+    sha256: str
+    """Of model.onnx (the audit log records it at every reload)."""
 
     def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N,224,224,3] -> (probs [N,2], maps [N,2,G,G])."""
-        ...
+        raise NotImplementedError
 
 
 ModelLoader = Callable[[Path], ServingModel]
@@ -66,21 +66,10 @@ ModelLoader = Callable[[Path], ServingModel]
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """A checked, warmed-up session and what describes it."""
+class LoadedModel(ServingModel):
+    """A model in an ONNX Runtime session of this process."""
 
     session: ort.InferenceSession
-    card: ModelCard
-    path: Path
-    """The model.onnx file."""
-    providers: list[str]
-    """Providers the session actually uses (a requested CUDA may have fallen back to CPU)."""
-    grid: int
-    """Side of the Grad-CAM maps (14 at 224 px)."""
-    warmup_ms: float
-    loaded_at: float
-    sha256: str
-    """Of model.onnx (the audit log records it at every reload)."""
     runner: BatchRunner
     """Runs a batch on the session (through IO binding on a GPU, see service/inference/providers.py)."""
 
@@ -189,7 +178,10 @@ def load_model(
     logger.info(
         "model %s/%s loaded from %s on %s (warm-up %.0f ms)", card.name, card.version, model_file, used, warmup_ms
     )
-    return LoadedModel(session, card, model_file, used, grid, warmup_ms, time.time(), file_sha256(model_file), runner)
+    return LoadedModel(
+        card=card, path=model_file, providers=used, grid=grid, warmup_ms=warmup_ms, loaded_at=time.time(),
+        sha256=file_sha256(model_file), session=session, runner=runner,
+    )  # fmt: skip
 
 
 def _pair(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

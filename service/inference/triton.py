@@ -35,6 +35,7 @@ from service.inference.model import (
     N_CLASSES,
     PROBS,
     ModelLoadError,
+    ServingModel,
     check_warm_up_outputs,
     read_card_file,
     resolve_model_file,
@@ -143,18 +144,9 @@ class TritonStatus:
 
 
 @dataclass(frozen=True)
-class TritonModel:
-    """A model served by Triton, checked against the local exported folder (same fields as LoadedModel)."""
+class TritonModel(ServingModel):
+    """A model served by Triton, checked against the local exported folder."""
 
-    card: ModelCard
-    path: Path
-    """The local model.onnx whose card, hash and reference set were checked."""
-    providers: list[str]
-    """One entry naming the server, the model and how Triton runs it (backend, instance kinds)."""
-    grid: int
-    warmup_ms: float
-    loaded_at: float
-    sha256: str
     triton_name: str
     triton_version: str
     max_batch_size: int
