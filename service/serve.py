@@ -18,6 +18,7 @@ from service.alerts.snapshots import SnapshotRecorder, SnapshotWriter, purge_sna
 from service.alerts.snapshots.sealing import Keyring
 from service.api import create_app
 from service.auth import AccessControl, UserDirectory
+from service.auth.users import INITIAL_PASSWORD_FILE
 from service.config import ServiceSettings
 from service.config.loading import demo_video_path
 from service.demo_video import ensure_demo_video
@@ -81,7 +82,7 @@ def build_service(settings: ServiceSettings, capture_factory: CaptureFactory = r
             f"data_dir: cannot write the first-start admin password file ({exc}); make data_dir writable or set "
             "PAINWATCH_ADMIN_PASSWORD"
         ) from exc
-    access = AccessControl(users, writer, settings.auth)
+    access = AccessControl(users, writer, settings.auth, settings.data_dir / INITIAL_PASSWORD_FILE)
     on_frame = recorder.on_frame if recorder is not None else None
     beds = [
         BedRuntime(bed, settings, engine, metrics, capture_factory, on_message=alerts.observe, on_frame=on_frame)

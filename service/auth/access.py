@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
@@ -45,8 +46,12 @@ _T = TypeVar("_T")
 
 
 class AccessControl:
-    def __init__(self, users: UserDirectory, writer: StoreWriter, config: AuthConfig) -> None:
+    def __init__(
+        self, users: UserDirectory, writer: StoreWriter, config: AuthConfig, initial_password_file: Path | None = None
+    ) -> None:
         self.users = users
+        self.initial_password_file = initial_password_file
+        """`ensure_admin`'s file: removed once the password in it has been changed (it then opens nothing)."""
         self.writer = writer
         self.config = config
         self.sessions = SessionStore(users.store, config.session_hours * 3600.0, config.session_idle_minutes * 60.0)
@@ -109,7 +114,24 @@ class AccessControl:
         ended = await asyncio.to_thread(self.sessions.revoke_user, user.name, token)
         if ended:
             logger.info("password changed: ended %d other session(s) of the user", ended)
+        self._remove_spent_initial_password(user.name, current)
         return updated
+
+    def _remove_spent_initial_password(self, name: str, old_password: str) -> None:
+        """Delete the first start's password file once the password it holds was changed (only then: a file
+        written by a later reset holds a password still in use)."""
+        path = self.initial_password_file
+        if path is None or not path.is_file():
+            return
+        try:
+            spent = path.read_text(encoding="utf-8").splitlines()[:1] == [old_password]
+            if spent:
+                path.unlink()
+        except OSError as exc:
+            logger.warning("could not remove %s after the password change: %s", path, exc)
+            return
+        if spent:
+            self.audit(name, "auth.initial_password_file_removed", {"path": str(path)})
 
     async def _hash_thread(self, work: Callable[..., _T], *args: Any) -> _T:
         with self._hash_lock:

@@ -184,7 +184,7 @@ def initial_password_text(password: str) -> str:
         f"{password}\n"
         "\n"
         f"painwatch first start: the password of user '{ADMIN_NAME}' (line 1). The first login with it must set a new\n"
-        "password (the dashboard asks; API: POST /api/auth/password). Delete this file once that is done.\n"
+        "password (the dashboard asks; API: POST /api/auth/password). painwatch deletes this file once that is done.\n"
     )
 
 

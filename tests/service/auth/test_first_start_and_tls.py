@@ -211,6 +211,9 @@ def test_first_start_over_tls_password_file_change_required_hsts_secure_cookie_a
         changed = client.post("/api/auth/password", json=change, headers=bearer)
         assert changed.status_code == 200, changed.text
         assert changed.json()["must_change_password"] is False
+        assert not password_file.exists()  # the password in it opens nothing now
+        removed = client.get("/api/audit", params={"action": "auth.initial_password_file_removed"}, headers=bearer)
+        assert [(e["who"], e["details"]["path"]) for e in removed.json()] == [("admin", str(password_file))]
 
         assert client.get("/api/beds", headers=bearer).status_code == 200  # the same session goes on
         old = client.post("/api/auth/login", json={"username": "admin", "password": password})
