@@ -114,7 +114,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: models photos browser triton lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 test-slow: models
 	$(BIN)/pytest -q -m slow
