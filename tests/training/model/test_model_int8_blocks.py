@@ -118,6 +118,7 @@ def test_quantizer_refuses_beyond_limits(fp32, real_crops_64, dataset) -> None:
         quantize_int8_blocks(fp32, None, real_crops_64, 64)
 
 
+@pytest.mark.slow  # about 50 s on a busy 2-core day: `make test-slow`
 def test_export_writes_the_quantization_section_or_nothing(tmp_path, small_model, dataset, monkeypatch) -> None:
     save_checkpoint(small_model, tmp_path / "ck", {"demo": True})
     options = {"version": "1", "int8_blocks": True, "calibration": dataset, "contract_size": None,

@@ -86,6 +86,7 @@ def test_folds_are_identical_across_runs(tiny_config, make_dataset, tmp_path: Pa
     assert any(not np.array_equal(x.test, y.test) for x, y in zip(a.folds, other.folds, strict=True))
 
 
+@pytest.mark.slow  # about 50 s on a busy 2-core day: `make test-slow`
 def test_two_tiny_runs_give_the_same_numbers(tiny_config, make_dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tensorflow.python.framework import config as tf_config
 
