@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from service.config.loading import demo_video_path
 from service.config.settings import BedConfig, ServiceSettings
+from service.files import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def check_detectors(settings: ServiceSettings) -> list[Check]:
         if not path.is_file():
             checks.append(Check(name, missing, f"{path} is missing", fix))
             continue
-        actual = dm.sha256_of(path)
+        actual = file_sha256(path)
         if actual != model.sha256:
             checks.append(
                 Check(

@@ -19,7 +19,8 @@ import numpy as np
 import onnxruntime as ort
 
 from service.errors import UserError
-from service.inference.provenance import file_sha256, provenance_problem
+from service.files import file_sha256
+from service.inference.provenance import provenance_problem
 from service.inference.providers import BatchRunner, GpuOptions, device_of, provider_entries
 from service.model_card import CARD_FILE, METADATA_KEY, MODEL_FILE, ModelCard, parse_card
 from service.paths import user_cache_dir

@@ -10,14 +10,13 @@ crops (a constant model would silence every bed) or outputs that are not finite.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
 import numpy as np
 
-from service.files import atomic_path
+from service.files import atomic_path, file_sha256
 
 SHA_FILE: Final = "model.sha256"
 REFERENCE_FILE: Final = "reference.npz"
@@ -29,14 +28,6 @@ _CONSTANT: Final = 1e-6
 
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 """float32 [N,224,224,3] -> (probs [N,2], maps [N,2,G,G])."""
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_provenance(folder: Path, model_file: Path, crops: np.ndarray, run: Runner) -> str:

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.files import file_sha256
 from service.inference.breaker import CircuitBreaker, CircuitState
 from service.inference.model import (
     GRADCAM,
@@ -40,7 +41,7 @@ from service.inference.model import (
     read_card_file,
     resolve_model_file,
 )
-from service.inference.provenance import file_sha256, provenance_problem
+from service.inference.provenance import provenance_problem
 from service.model_card import ModelCard
 from service.paths import ConfigPath
 

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Final, Literal
 
 from service.errors import UserError
-from service.files import atomic_path
+from service.files import atomic_path, file_sha256
 from service.inference.model import GRADCAM, INPUT_NAME, INPUT_SIZE, N_CLASSES, PROBS, ModelLoadError, load_model
-from service.inference.provenance import file_sha256
 from service.inference.triton import SHA_PARAMETER_PREFIX, sha_parameter, triton_name_and_version
 from service.model_card import CARD_FILE, MODEL_FILE
 

