@@ -137,6 +137,13 @@ def card_warnings(card: ModelCard, used: list[str], requested: list[str] | None)
             f"Grad-CAM maps by up to {float(quant.get('maps_max_abs_vs_fp32', 0)):.2g}",
             "use the fp32 export if that matters",
         ))  # fmt: skip
+    elif isinstance(measured := quant.get("measured"), dict) and "argmax_cell_agreement" in measured:
+        warnings.append((
+            f"INT8 blocks 1-4: probabilities differ from fp32 by up to {float(measured['probs_max_abs_vs_fp32']):.2g}, "
+            f"Grad-CAM maps by {float(measured['maps_mean_abs_vs_fp32']):.2g} on average, hottest cell kept on "
+            f"{float(measured['argmax_cell_agreement']):.0%} of {measured.get('crops', '?')} held-out crops",
+            "use the fp32 export if that matters",
+        ))  # fmt: skip
     elif quant:
         method = quant.get("method") or quant.get("mode") or "see its card"
         warnings.append((f"quantized model ({method})", "read the card's quantization section"))

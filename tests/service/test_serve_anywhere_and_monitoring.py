@@ -164,7 +164,7 @@ def test_model_report_has_typed_human_fields(running: Running) -> None:
     if card["warnings"]:  # the card's own come last
         assert texts[-len(card["warnings"]) :] == card["warnings"]
     if card["quantization"]:  # fp16 or INT8 deviations are named
-        assert any(t.startswith(("fp16 weights", "INT8 model", "quantized model")) for t in texts)
+        assert any(t.startswith(("fp16 weights", "INT8 model", "INT8 blocks 1-4", "quantized model")) for t in texts)
     metrics = {m["name"]: m for m in report["cv_metrics"]}
     assert set(metrics) == set(card["cv_metrics"]) and "accuracy" in metrics
     assert metrics["accuracy"] == {"name": "accuracy", **card["cv_metrics"]["accuracy"]}

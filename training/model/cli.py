@@ -174,7 +174,8 @@ def export_command(
         typer.echo(
             f"INT8 blocks 1-4 ({result.quantization['quantized_nodes']} nodes), vs fp32 on {m['crops']} crops: "
             f"probs max {m['probs_max_abs_vs_fp32']:.2g}, F1 {f1}, Grad-CAM mean {m['maps_mean_abs_vs_fp32']:.2g}, "
-            f"argmax cell kept on {m['argmax_cell_agreement']:.0%}"
+            f"hottest cell kept on {m['argmax_cell_agreement']:.0%} (the very same cell on "
+            f"{m['argmax_cell_exact_agreement']:.0%})"
         )
     elif result.quantization:
         q = result.quantization
