@@ -1,13 +1,17 @@
 """Benchmark the model's precisions on one checkpoint exported in this run: fp32, fp16 weights, INT8 blocks 1-4, INT8.
 
-One random-weight thesis model (VGG-16 at 224 px + head; no VGG-Face weights on this machine) is saved as a
-checkpoint and exported with `painwatch export`'s own code twice: float32 and `--int8-blocks` (written to
---models-dir, for bench/serve.py). float16-weights and full INT8 are made from the same float32 graph with the
-export's functions. For each: latency at batch 1/4/8 (variants interleaved, so machine load hits all alike;
-compare the ratios, not the absolute times), F1 against the crops' labels and Grad-CAM/probability deviation
-from float32 on the same crops. With random weights F1 says nothing about pain; the deviations are what matter.
+A thesis-model checkpoint (`--checkpoint`, e.g. the demo model's `build/demo-model/run/final` after `make
+demo-model`; without it, one with RANDOM weights) is exported with `painwatch export`'s own code twice: float32
+and `--int8-blocks` (written to --models-dir, for bench/serve.py). float16-weights and full INT8 are made from the
+same float32 graph with the export's functions. For each: latency at batch 1/4/8 (variants interleaved, so machine
+load hits all alike; compare the ratios, not the absolute times), F1 against the crops' labels and
+Grad-CAM/probability deviation from float32 on the same crops (`--check-dataset`, at most 128, else `--dataset`).
+With random weights F1 says nothing about pain; the deviations are what matter.
 
     .venv/bin/python bench/model.py [--dataset synth/dataset.csv] [--models-dir /tmp/painwatch-bench-models]
+    .venv/bin/python bench/model.py --checkpoint build/demo-model/run/final \
+        --dataset build/demo-model/cohort/crops/dataset.csv \
+        --check-dataset build/demo-model/unseen-seed77-wide/crops/dataset.csv
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import onnxruntime as ort  # noqa: E402
 
 from service.errors import UserError  # noqa: E402
 from service.inference.model import physical_cores, session_options  # noqa: E402
-from training.model.check_crops import astronaut_crops, load_crops, read_dataset  # noqa: E402
+from training.model.check_crops import astronaut_crops, balanced_sample, load_crops, read_dataset  # noqa: E402
 from training.model.int8_blocks import Int8BlocksLimits, deviation  # noqa: E402
 
 BATCHES = (1, 4, 8)
@@ -68,19 +72,25 @@ def crop_dataset(folder: Path, n: int = 48) -> Path:
     return folder / "dataset.csv"
 
 
-def export_models(dataset: Path, models_dir: Path, seed: int) -> dict[str, Any]:
-    """Checkpoint (random weights) -> fp32 and int8-blocks exports, through `export_checkpoint`."""
+def random_checkpoint(models_dir: Path, seed: int) -> Path:
+    """A checkpoint of the thesis model with random weights (mixed ReLU masks in the head, as the tests do)."""
     from training.model.architecture import build_model
     from training.model.checkpoint import save_checkpoint
-    from training.model.export import ExportOptions, export_checkpoint
 
     model = build_model(seed=seed)
-    rng = np.random.default_rng(seed)  # mixed ReLU masks in the head, as the tests do
+    rng = np.random.default_rng(seed)
     for name in ("fc1", "fc2", "logits"):
         kernel, bias = model.get_layer(name).get_weights()
         model.get_layer(name).set_weights([kernel, rng.normal(0.0, 0.05, size=bias.shape).astype(np.float32)])
     checkpoint = models_dir / "checkpoint"
     save_checkpoint(model, checkpoint, {"demo": True, "warnings": ["benchmark: random weights"]})
+    return checkpoint
+
+
+def export_models(dataset: Path, check: Path, models_dir: Path, checkpoint: Path) -> dict[str, Any]:
+    """Checkpoint -> fp32 and int8-blocks exports, through `export_checkpoint`."""
+    from training.model.export import ExportOptions, export_checkpoint
+
     out: dict[str, Any] = {}
     blocks = {"int8_blocks": True, "calibration": dataset}
     unchecked = {**blocks, "int8_blocks_limits": Int8BlocksLimits(1.0, 1.0, 1.0, 0.0)}
@@ -88,7 +98,7 @@ def export_models(dataset: Path, models_dir: Path, seed: int) -> dict[str, Any]:
         if kind == "int8_blocks_unchecked" and out["int8_blocks"]["path"] is not None:
             continue  # only needed when the default limits refused the model
         target = models_dir / kind
-        options = ExportOptions(name="bench", version=kind, overwrite=True, check_dataset=dataset, **extra)
+        options = ExportOptions(name="bench", version=kind, overwrite=True, check_dataset=check, **extra)
         started = time.perf_counter()
         try:
             result = export_checkpoint(checkpoint, target, options)
@@ -109,12 +119,12 @@ def export_models(dataset: Path, models_dir: Path, seed: int) -> dict[str, Any]:
     return out
 
 
-def build(dataset: Path, models_dir: Path, seed: int) -> None:
+def build(dataset: Path, check: Path, models_dir: Path, checkpoint: Path | None, seed: int) -> None:
     """In a child process (TensorFlow's memory goes with it): exports, then the four variants as ONNX files."""
     from training.model.fp16_weights import to_fp16_weights
     from training.model.quantize import quantize_int8
 
-    exports = export_models(dataset, models_dir, seed)
+    exports = export_models(dataset, check, models_dir, checkpoint or random_checkpoint(models_dir, seed))
     fp32 = Path(exports["fp32"]["path"], "model.onnx").read_bytes()
     import onnx
 
@@ -195,6 +205,8 @@ def session_settings_ab(fp32: bytes, image: np.ndarray, rounds: int) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, default=None, help="dataset.csv (default: astronaut face crops)")
+    parser.add_argument("--check-dataset", type=Path, default=None, help="crops to measure on (default: --dataset)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="checkpoint to export (default: random weights)")
     parser.add_argument("--models-dir", type=Path, default=Path(tempfile.gettempdir()) / "painwatch-bench-models")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--rounds", type=int, nargs=3, default=[30, 10, 6], metavar=("B1", "B4", "B8"))
@@ -205,14 +217,17 @@ def main() -> None:
     load_start = os.getloadavg()
     args.models_dir.mkdir(parents=True, exist_ok=True)
     dataset = args.dataset or crop_dataset(args.models_dir / "crops")
+    check = args.check_dataset or dataset
     if args.build_only:
-        build(dataset, args.models_dir, args.seed)
+        build(dataset, check, args.models_dir, args.checkpoint, args.seed)
         return
     child = [sys.executable, __file__, "--build-only", "--models-dir", str(args.models_dir), "--seed", str(args.seed)]
-    subprocess.run([*child, "--dataset", str(dataset)], check=True)
+    if args.checkpoint:
+        child += ["--checkpoint", str(args.checkpoint)]
+    subprocess.run([*child, "--dataset", str(dataset), "--check-dataset", str(check)], check=True)
     exports = json.loads((args.models_dir / "exports.json").read_text())
     models = {k: (args.models_dir / "variants" / f"{k}.onnx").read_bytes() for k in VARIANTS}
-    rows = read_dataset(dataset)
+    rows = balanced_sample(read_dataset(check), 128)
     images = np.concatenate([load_crops(rows, 224), astronaut_crops(224)])
     labels = np.array([r.label for r in rows])
     fp32_session = ort.InferenceSession(models["fp32"], providers=["CPUExecutionProvider"])
@@ -233,13 +248,15 @@ def main() -> None:
             "onnxruntime": ort.__version__,
             "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
         },
-        "model": f"thesis VGG-16 + head, RANDOM weights (seed {args.seed}; no VGG-Face weights here), exported in "
-        "this run",
-        "dataset_crops": f"{len(rows)} crops from {args.dataset}"
-        if args.dataset
+        "model": f"checkpoint {args.checkpoint}, exported in this run"
+        if args.checkpoint
+        else f"thesis VGG-16 + head, RANDOM weights (seed {args.seed}; no VGG-Face weights here), exported in this run",
+        "calibration_dataset": str(dataset),
+        "dataset_crops": f"{len(rows)} crops from {check} + 2 astronaut check crops"
+        if args.check_dataset or args.dataset
         else f"{len(rows)} astronaut face crops (shifted/scaled/mirrored boxes, arbitrary labels) + 2 check crops",
-        "note": "F1 of a random-weight model against arbitrary labels says nothing about pain; deviations from "
-        "fp32 and the latency ratios (measured interleaved in this one run) are the figures",
+        "note": "deviations from fp32 and the latency ratios (measured interleaved in this one run) are the figures"
+        + ("" if args.checkpoint else "; F1 of a random-weight model against arbitrary labels says nothing about pain"),
         "exports": exports,
         "sizes_mb": {k: len(v) / 1e6 for k, v in models.items()},
         "accuracy_vs_fp32": accuracy,
