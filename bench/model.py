@@ -173,8 +173,13 @@ def latency(models: dict[str, bytes], images: np.ndarray, rounds: dict[int, int]
     return result
 
 
-def session_settings_ab(fp32: bytes, image: np.ndarray, rounds: int) -> dict[str, Any]:
-    """fp32 at batch 1: ORT's default session options against the engine's (`session_options`), interleaved."""
+def session_settings_ab(fp32: bytes, image: np.ndarray, rounds: int, block: int = 6) -> dict[str, Any]:
+    """fp32 at batch 1: ORT's default session options against the engine's (`session_options`).
+
+    In alternating blocks of `block` runs, the first run of each block not counted: ORT's default pool threads keep
+    spinning after a run, and on 2 cores that steals CPU from whatever runs next, so strict run-by-run
+    interleaving charged the spinning session's cost to the other one (measured: the session that ran after a
+    spinning one took 20-25% longer, whichever options it had)."""
     plain = ort.SessionOptions()
     plain.log_severity_level = 3
     cpu_only = ["CPUExecutionProvider"]
@@ -185,18 +190,19 @@ def session_settings_ab(fp32: bytes, image: np.ndarray, rounds: int) -> dict[str
     feed = {"image": image[None].astype(np.float32)}
     times: dict[str, list[float]] = {k: [] for k in sessions}
     cpu: dict[str, float] = dict.fromkeys(sessions, 0.0)
-    for session in sessions.values():
-        session.run(None, feed)
-    for _ in range(rounds):
+    for _ in range(max(1, rounds // (block - 1))):
         for kind, session in sessions.items():
-            wall, proc = time.perf_counter(), time.process_time()
-            session.run(None, feed)
-            times[kind].append(time.perf_counter() - wall)
-            cpu[kind] += time.process_time() - proc
+            session.run(None, feed)  # the other session's spinning threads settle during this one
+            for _ in range(block - 1):
+                wall, proc = time.perf_counter(), time.process_time()
+                session.run(None, feed)
+                times[kind].append(time.perf_counter() - wall)
+                cpu[kind] += time.process_time() - proc
     return {
         kind: {
             "p50_ms": float(np.percentile(values, 50)) * 1000,
-            "cpu_s_per_frame": cpu[kind] / rounds,
+            "cpu_s_per_frame": cpu[kind] / len(values),
+            "runs": len(values),
         }
         for kind, values in times.items()
     }
