@@ -54,7 +54,7 @@ demo-model: models
 	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN) --no-videos --seed 77
 	$(BIN)/painwatch data synth -o $(DEMO_UNSEEN)-wide --no-videos --seed 77 --photos wide
 	$(BIN)/painwatch export $(DEMO_MODEL_WORK)/run/final -o $(DEMO_MODEL_OUT) --overwrite \
-		--int8-blocks --calibration $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv \
+		--int8-blocks --fp16-weights --calibration $(DEMO_MODEL_WORK)/cohort/crops/dataset.csv \
 		--check-dataset $(DEMO_UNSEEN)-wide/crops/dataset.csv
 	mkdir -p $(DEMO_MODEL_REPORT)
 	cd $(DEMO_MODEL_WORK)/run && cp -r report.md report.html results.json predictions.csv figures \

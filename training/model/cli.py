@@ -111,7 +111,11 @@ def export_command(
     ] = None,
     max_f1_drop: Annotated[float, typer.Option(help="Refuse INT8 when F1 drops more than this vs fp32.")] = 0.02,
     fp16_weights: Annotated[
-        bool, typer.Option("--fp16-weights", help="Store weights as float16 (half size), compute in float32.")
+        bool,
+        typer.Option(
+            "--fp16-weights",
+            help="Store weights as float16 (half size), compute in float32; with --int8-blocks, the float32 part's.",
+        ),
     ] = False,
     fp16_max_prob_change: Annotated[
         float, typer.Option(help="--fp16-weights: refuse when a probability moves more than this vs float32.")
@@ -134,11 +138,11 @@ def export_command(
         raise UserError("--int8 needs --calibration DATASET (a dataset.csv of face crops)")
     if int8_blocks and calibration is None:
         raise UserError("--int8-blocks needs --calibration DATASET (a dataset.csv of face crops)")
-    if sum((int8, int8_blocks, fp16_weights)) > 1:
-        raise UserError("choose one of --int8, --int8-blocks and --fp16-weights")
+    from training.model.export import ExportOptions, check_modes, export_checkpoint
+
+    check_modes(int8, int8_blocks, fp16_weights)
     if calibration is not None and not (int8 or int8_blocks):
         raise UserError("--calibration is only used with --int8 or --int8-blocks")
-    from training.model.export import ExportOptions, export_checkpoint
     from training.model.fp16_weights import Fp16Limits
 
     out = Path(out)
@@ -162,7 +166,7 @@ def export_command(
         f"parity on {parity.images}: probs max |ONNX-Keras| {parity.probs_max_abs:.2g}, "
         f"Grad-CAM max |ONNX-GradientTape| {parity.maps_max_abs:.2g}"
     )
-    if result.quantization and fp16_weights:
+    if result.quantization and fp16_weights and not int8_blocks:
         q = result.quantization
         typer.echo(
             f"float16 weights: probs moved by {q['probs_max_abs_vs_fp32']:.2g}, "

@@ -147,14 +147,13 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
         parity.keras_forward_maps_max_abs,
     )
     payload, quantization = proto.SerializeToString(), None
-    if sum((options.int8, options.int8_blocks, options.fp16_weights)) > 1:
-        raise UserError("choose one of --int8, --int8-blocks and --fp16-weights")
+    check_modes(options.int8, options.int8_blocks, options.fp16_weights)
     if options.int8_blocks:
         from training.model.int8_blocks import quantize_int8_blocks
 
         labels = check_labels(options.check_dataset)
         payload, quantization = quantize_int8_blocks(
-            payload, options.calibration, images, size, options.int8_blocks_limits, labels
+            payload, options.calibration, images, size, options.int8_blocks_limits, labels, options.fp16_weights
         )
     elif options.int8:
         from training.model.quantize import quantize_int8  # only INT8 exports need the quantizer
@@ -176,6 +175,12 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
     seconds = time.perf_counter() - started
     logger.info("wrote %s (%.1f MB) in %.0f s", out_dir / MODEL_FILE, len(data) / 1e6, seconds)
     return ExportResult(out_dir, len(data), total, parity, card, seconds, quantization)
+
+
+def check_modes(int8: bool, int8_blocks: bool, fp16_weights: bool) -> None:
+    """--int8 stands alone; --fp16-weights alone or with --int8-blocks (float16 storage of its float32 part)."""
+    if int8 and (int8_blocks or fp16_weights):
+        raise UserError("--int8 cannot be combined with --int8-blocks or --fp16-weights")
 
 
 def _check_target(out_dir: Path, overwrite: bool) -> None:

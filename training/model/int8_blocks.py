@@ -32,6 +32,7 @@ from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, 
 from sklearn.metrics import f1_score
 
 from service.errors import UserError
+from training.model.fp16_weights import to_fp16_weights
 from training.model.gptq import PatchGram, gptq_round, output_error, round_to_nearest
 from training.model.quantize import CropReader, calibration_split
 
@@ -267,8 +268,12 @@ def quantize_int8_blocks(
     input_size: int,
     limits: Int8BlocksLimits | None = None,
     check_labels: np.ndarray | None = None,
+    float16_storage: bool = False,
 ) -> tuple[bytes, dict[str, Any]]:
     """(mixed-precision model bytes, model-card report); raises UserError naming each limit missed.
+
+    `float16_storage` (`--int8-blocks --fp16-weights`) stores the float32 part's large weights (conv1_1, block 5,
+    the head) as float16, still computed in float32; the limits then measure that final model.
 
     As for `--int8`, the calibration dataset is split by infant: one part calibrates the activation ranges,
     the held-out part plus the export's check crops measure the limits; F1 uses the held-out labels and, when
@@ -280,6 +285,10 @@ def quantize_int8_blocks(
         labels = np.concatenate([labels, check_labels])
     nearest, placement = quantize_blocks(fp32_onnx, calib_images)
     payload, gptq_layers = gptq_weights(fp32_onnx, nearest, calib_images)
+    float16_tensors = 0
+    if float16_storage:
+        halved, float16_tensors = to_fp16_weights(onnx.load_from_string(payload))
+        payload = halved.SerializeToString()
     misplaced = fp32_consumers_of_dequantized(onnx.load_from_string(payload))
     if misplaced:
         raise UserError(f"int8 blocks: float32 nodes read quantized weights ({misplaced[:3]}); nothing was written")
@@ -293,6 +302,7 @@ def quantize_int8_blocks(
         "nodes in nodes_to_exclude; weight integers re-chosen by GPTQ on the calibration crops (scales unchanged)",
         **placement,
         "gptq": gptq_layers,
+        "float16_stored_tensors": float16_tensors,
         **split.report(),
         "check_crops": len(check_images),
         "f1_crops": len(labels),

@@ -205,7 +205,7 @@ def test_export_writes_the_quantization_section_or_nothing(tmp_path, small_model
     assert not refused.exists()
 
 
-def test_cli_int8_blocks_needs_calibration_and_excludes_other_modes(tmp_path) -> None:
+def test_cli_int8_blocks_needs_calibration_and_excludes_int8(tmp_path) -> None:
     from service.main import _app
 
     runner = CliRunner()
@@ -213,9 +213,21 @@ def test_cli_int8_blocks_needs_calibration_and_excludes_other_modes(tmp_path) ->
     assert alone.exit_code != 0 and "--int8-blocks needs --calibration" in str(alone.exception)
     both = runner.invoke(
         _app,
-        ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8-blocks", "--fp16-weights", "--calibration", "d"],
+        ["export", str(tmp_path), "-o", str(tmp_path / "o"), "--int8-blocks", "--int8", "--calibration", "d"],
     )
-    assert both.exit_code != 0 and "choose one of" in str(both.exception)
+    assert both.exit_code != 0 and "--int8 cannot be combined with --int8-blocks" in str(both.exception)
+
+
+def test_float16_storage_halves_the_float32_part_and_is_measured_as_shipped(fp32, mixed, real_crops_64, dataset):
+    data, report = quantize_int8_blocks(fp32, dataset, real_crops_64, 64, LOOSE, float16_storage=True)
+    model = onnx.load_from_string(data)
+    kinds = {i.name: i.data_type for i in model.graph.initializer}
+    assert report["float16_stored_tensors"] > 0 and mixed[1]["float16_stored_tensors"] == 0
+    assert sum(t == onnx.TensorProto.FLOAT16 for t in kinds.values()) == report["float16_stored_tensors"]
+    assert sum(t == onnx.TensorProto.INT8 and "_quantized" in n for n, t in kinds.items()) == 9  # INT8 weights kept
+    assert len(data) < 0.75 * len(mixed[0].SerializeToString())
+    assert fp32_consumers_of_dequantized(model) == []
+    assert report["measured"]["failed_limits"] == [] and report["measured"]["crops"] == mixed[1]["measured"]["crops"]
 
 
 def test_probabilities_of_the_mixed_model_are_a_distribution(mixed, real_crops_64) -> None:
