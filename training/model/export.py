@@ -153,7 +153,13 @@ def export_checkpoint(checkpoint_path: Path, out_dir: Path, options: ExportOptio
 
         labels = check_labels(options.check_dataset)
         payload, quantization = quantize_int8_blocks(
-            payload, options.calibration, images, size, options.int8_blocks_limits, labels, options.fp16_weights
+            payload,
+            options.calibration,
+            images,
+            size,
+            options.int8_blocks_limits,
+            labels,
+            float16_storage=options.fp16_weights,
         )
     elif options.int8:
         from training.model.quantize import quantize_int8  # only INT8 exports need the quantizer

@@ -66,7 +66,7 @@ def round_to_nearest(weight: np.ndarray, scale: np.ndarray) -> np.ndarray:
 def gptq_round(weight: np.ndarray, gram: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """INT8 integers for `weight` [Cout, ...] on the per-channel `scale` [Cout], chosen by GPTQ on `gram`."""
     w = weight.reshape(len(weight), -1).astype(np.float64).copy()
-    step = np.asarray(scale, dtype=np.float64)[:, None]
+    step = np.asarray(scale, dtype=np.float64)
     if gram.shape != (w.shape[1], w.shape[1]):
         raise ValueError(f"gram is {gram.shape}; the weight has {w.shape[1]} inputs per output channel")
     h = gram.astype(np.float64).copy()
@@ -81,9 +81,9 @@ def gptq_round(weight: np.ndarray, gram: np.ndarray, scale: np.ndarray) -> np.nd
         part, errors = w[:, start:stop].copy(), np.zeros((len(w), stop - start))
         local = inverse_root[start:stop, start:stop]
         for i in range(stop - start):
-            q = np.clip(np.round(part[:, i] / step[:, 0]), -INT8_LIMIT, INT8_LIMIT)
+            q = np.clip(np.round(part[:, i] / step), -INT8_LIMIT, INT8_LIMIT)
             out[:, start + i] = q
-            errors[:, i] = (part[:, i] - q * step[:, 0]) / local[i, i]
+            errors[:, i] = (part[:, i] - q * step) / local[i, i]
             part[:, i:] -= np.outer(errors[:, i], local[i, i:])
         w[:, stop:] -= errors @ inverse_root[start:stop, stop:]
     return out.reshape(weight.shape).astype(np.int8)
